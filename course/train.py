@@ -19,6 +19,7 @@ returns, and stops early when asked::
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -66,8 +67,9 @@ def fit(
         loader: any iterable of batches, usually :func:`course.data.loader`.
         epochs: passes over ``loader``.
         max_steps: stop after this many steps in total (any mode).
-        fast_steps: in FAST mode (``COURSE_FAST=1``) stop after this many steps in
-            total, within one epoch.
+        fast_steps: in FAST mode (``COURSE_FAST=1``) run exactly this many steps in
+            total (capped by ``max_steps``), cycling the loader as often as needed and
+            ignoring ``epochs``.
         desc: label of the progress bar.
         log_every: refresh the progress bar's values every ``log_every`` steps
             (the history still records every step).
@@ -88,9 +90,11 @@ def fit(
         raise ValueError(f"log_every must be a positive int, got {log_every!r}")
 
     limit = max_steps
-    if fast_mode():  # a few steps prove the loop runs; training for real is for full mode
-        epochs = 1
+    if fast_mode():
+        # A fixed step budget, whatever the epochs: FAST data sets are small, so the
+        # loader is cycled until ``fast_steps`` steps have run.
         limit = fast_steps if limit is None else min(limit, fast_steps)
+        epochs = sys.maxsize
     try:
         total = epochs * len(loader)
     except TypeError:  # an iterable without a length
@@ -102,6 +106,7 @@ def fit(
     step = 0
     with tqdm(total=total, desc=desc, dynamic_ncols=True) as bar:
         for epoch in range(epochs):
+            steps_before = step
             for batch in loader:
                 out = step_fn(batch)
                 values = out.items() if isinstance(out, Mapping) else [("loss", out)]
@@ -122,8 +127,8 @@ def fit(
                     bar.set_postfix({k: f"{v:.4g}" for k, v in latest.items()}, refresh=False)
                 if limit is not None and step >= limit:
                     break  # before fetching another batch: loading one can be slow
-            if limit is not None and step >= limit:
-                break
+            if (limit is not None and step >= limit) or step == steps_before:
+                break  # done, or an empty loader
     return history
 
 
