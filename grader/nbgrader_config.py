@@ -19,6 +19,9 @@ sys.path.insert(0, str(ROOT))  # so that `grader.preprocessors` imports without 
 
 # The kernel inherits this environment: every notebook shrinks to its FAST configuration.
 os.environ["COURSE_FAST"] = "1"
+# One thread per kernel: grading runs kernels side by side, and oversubscribed torch threads
+# slow small models down several-fold.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 # nbgrader runs `alembic` as a subprocess: make this interpreter's bin/ visible
 # even when nobody activated the environment (NBGRADER_NOTES.md).
 os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
@@ -42,7 +45,8 @@ from nbgrader.preprocessors import Execute  # noqa: E402
 from grader.preprocessors import SkipExperiments  # noqa: E402
 
 c.Autograde.autograde_preprocessors = [
-    SkipExperiments if p is Execute else p for p in Autograde.autograde_preprocessors.default_value
+    SkipExperiments if p is Execute else p
+    for p in Autograde.class_traits()["autograde_preprocessors"].default()
 ]
 c.SkipExperiments.timeout = 120
 

@@ -4,6 +4,10 @@ import os
 
 # Plots render off-screen: no display in CI, in the grader or on this machine.
 os.environ.setdefault("MPLBACKEND", "Agg")
+# One thread per process: pytest-xdist workers and the notebook kernels they start share
+# two cores, and oversubscribed torch threads made a notebook 5x slower (measured).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import matplotlib  # noqa: E402
 
