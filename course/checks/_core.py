@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import dis
 import inspect
 import sys
 import textwrap
@@ -81,7 +82,7 @@ def _blocked(*args, **kwargs):  # pragma: no cover - its code object is what we 
 
     from course.checks import _core
 
-    _core._on_reference_call(sys._getframe().f_code.co_qualname)
+    _core._on_reference_call(sys._getframe().f_code.co_name)
 
 
 _BLOCKED_CODES: dict[tuple[str, ...], types.CodeType | None] = {(): _blocked.__code__}
@@ -102,7 +103,7 @@ def _blocked_code(freevars: tuple[str, ...]) -> types.CodeType | None:
             + f"        ({names},)\n"
             + "        import sys\n"
             + "        from course.checks import _core\n"
-            + "        _core._on_reference_call(sys._getframe().f_code.co_qualname)\n"
+            + "        _core._on_reference_call(sys._getframe().f_code.co_name)\n"
             + "    return _blocked\n"
         )
         namespace: dict = {}
@@ -153,9 +154,8 @@ def references_locked(*references) -> Iterator[list[str]]:
             if func in originals or blocked is None:
                 continue
             originals[func] = func.__code__
-            func.__code__ = blocked.replace(
-                co_name=func.__name__, co_qualname=f"{func.__module__}.{func.__qualname__}"
-            )
+            # co_name carries the full name for the message (co_qualname is 3.11+ only).
+            func.__code__ = blocked.replace(co_name=f"{func.__module__}.{func.__qualname__}")
     calls = _calls()
     start = len(calls)
     recorded: list[str] = []
@@ -214,6 +214,58 @@ def _normalised_source_tree(obj) -> str | None:
     return ast.dump(tree, include_attributes=False)
 
 
+# Instructions the compiler picks by context for the same source.
+_SAME_OP = {"LOAD_METHOD": "LOAD_ATTR", "CALL_METHOD": "CALL", "CALL_FUNCTION": "CALL"}
+
+
+def _instructions(code: types.CodeType) -> list:
+    """A code object's instructions by name and value, blind to how they were compiled
+    (line numbers, cache entries and constant-table order differ between a module and an
+    ``exec`` of the same source)."""
+    out = []
+    for ins in dis.get_instructions(code):
+        value = ins.argval
+        if isinstance(value, types.CodeType):
+            value = tuple(_instructions(value))
+        elif not isinstance(value, (str, int, float, bool, type(None), tuple, frozenset)):
+            value = None  # jump targets: offsets differ with the layout
+        if ins.opname in ("CACHE", "RESUME", "NOP", "EXTENDED_ARG", "PRECALL", "PUSH_NULL"):
+            continue
+        name = _SAME_OP.get(ins.opname, ins.opname)
+        out.append((name, value if "JUMP" not in name else None))
+    return out
+
+
+def _same_code(a, b) -> bool:
+    """Whether two code objects run the same instructions on the same names and constants."""
+    if not isinstance(a, types.CodeType) or not isinstance(b, types.CodeType):
+        return False
+    if a.co_code == b.co_code and a.co_consts == b.co_consts:
+        return True
+    return a.co_varnames == b.co_varnames and _instructions(a) == _instructions(b)
+
+
+def _distinctive(reference) -> bool:
+    """Whether a verbatim match with ``reference`` can only be a copy: its body has at
+    least four statements or a string constant of its own (an error message, say)."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(reference)))
+    except (OSError, TypeError, SyntaxError):
+        return False
+    statements = [n for n in ast.walk(tree) if isinstance(n, ast.stmt)]
+    strings = [
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Constant) and isinstance(n.value, str) and len(n.value) > 20
+    ]
+    docstrings = sum(
+        1
+        for n in ast.walk(tree)
+        if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and ast.get_docstring(n) is not None
+    )
+    return len(statements) - docstrings >= 5 or len(strings) > docstrings
+
+
 def assert_not_reference(fn, reference) -> None:
     """Refuse the reference itself, a subclass of it, or a verbatim copy of its code."""
     message = (
@@ -224,9 +276,22 @@ def assert_not_reference(fn, reference) -> None:
         raise AssertionError(message)
     if inspect.isclass(fn) and inspect.isclass(reference) and issubclass(fn, reference):
         raise AssertionError(message)
-    code, ref_code = getattr(fn, "__code__", None), getattr(reference, "__code__", None)
-    if code is not None and ref_code is not None and code.co_code == ref_code.co_code:
-        if code.co_consts == ref_code.co_consts:
+    if not _distinctive(reference):
+        return  # so short that an honest student may write it token for token
+    if _same_code(getattr(fn, "__code__", None), getattr(reference, "__code__", None)):
+        raise AssertionError(message)
+    if inspect.isclass(fn) and inspect.isclass(reference):
+        # A pasted copy of the class: every method the reference defines, copied verbatim.
+        ref_methods = {n: f for n, f in vars(reference).items() if inspect.isfunction(f)}
+        mine_methods = {n: f for n, f in vars(fn).items() if inspect.isfunction(f)}
+        if ref_methods and all(
+            n in mine_methods
+            and (
+                _same_code(mine_methods[n].__code__, f.__code__)
+                or _normalised_source_tree(mine_methods[n]) == _normalised_source_tree(f)
+            )
+            for n, f in ref_methods.items()
+        ):
             raise AssertionError(message)
     mine = _normalised_source_tree(fn)
     if mine is not None and mine == _normalised_source_tree(reference):
