@@ -22,7 +22,6 @@ import ast
 import contextlib
 import dis
 import inspect
-import sys
 import textwrap
 import threading
 import types
@@ -78,11 +77,10 @@ def _reference_message(qualname: str) -> str:
 
 
 def _blocked(*args, **kwargs):  # pragma: no cover - its code object is what we use
-    # Runs with the *reference's* globals: import everything it needs locally.
-
-    from course.checks import _core
-
-    _core._on_reference_call(sys._getframe().f_code.co_name)
+    # Runs with the *reference's* globals: reach every module through __import__
+    # (a local `import sys` reads as a duplicate to linters, which delete it).
+    _core = __import__("course.checks._core", fromlist=["_core"])
+    _core._on_reference_call(__import__("sys")._getframe().f_code.co_name)
 
 
 _BLOCKED_CODES: dict[tuple[str, ...], types.CodeType | None] = {(): _blocked.__code__}
@@ -215,6 +213,7 @@ def _normalised_source_tree(obj) -> str | None:
 
 
 # Instructions the compiler picks by context for the same source.
+_JUMPS = set(dis.hasjrel) | set(dis.hasjabs)
 _SAME_OP = {"LOAD_METHOD": "LOAD_ATTR", "CALL_METHOD": "CALL", "CALL_FUNCTION": "CALL"}
 
 
@@ -227,12 +226,14 @@ def _instructions(code: types.CodeType) -> list:
         value = ins.argval
         if isinstance(value, types.CodeType):
             value = tuple(_instructions(value))
-        elif not isinstance(value, (str, int, float, bool, type(None), tuple, frozenset)):
-            value = None  # jump targets: offsets differ with the layout
+        elif ins.opcode in _JUMPS or not isinstance(
+            value, (str, int, float, bool, type(None), tuple, frozenset)
+        ):
+            value = None  # jump targets (FOR_ITER too): offsets differ with the layout
         if ins.opname in ("CACHE", "RESUME", "NOP", "EXTENDED_ARG", "PRECALL", "PUSH_NULL"):
             continue
         name = _SAME_OP.get(ins.opname, ins.opname)
-        out.append((name, value if "JUMP" not in name else None))
+        out.append((name, value))
     return out
 
 
@@ -253,17 +254,20 @@ def _distinctive(reference) -> bool:
     except (OSError, TypeError, SyntaxError):
         return False
     statements = [n for n in ast.walk(tree) if isinstance(n, ast.stmt)]
+    docstrings = {
+        id(n.body[0].value)
+        for n in ast.walk(tree)
+        if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and ast.get_docstring(n) is not None
+    }
     strings = [
         n
         for n in ast.walk(tree)
-        if isinstance(n, ast.Constant) and isinstance(n.value, str) and len(n.value) > 20
+        if isinstance(n, ast.Constant)
+        and isinstance(n.value, str)
+        and len(n.value) > 20
+        and id(n) not in docstrings
     ]
-    docstrings = sum(
-        1
-        for n in ast.walk(tree)
-        if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and ast.get_docstring(n) is not None
-    )
-    return len(statements) - docstrings >= 5 or len(strings) > docstrings
+    return len(statements) - len(docstrings) >= 5 or bool(strings)
 
 
 def assert_not_reference(fn, reference) -> None:

@@ -312,7 +312,8 @@ def check_autoencoder(cls) -> None:
     the mirrored layer sizes (parameter count), a linear model when ``hidden=()``,
     the output activation, gradients, float64 and devices.
     """
-    with torch.random.fork_rng(devices=[]):  # the student's own seed stays as it was
+    cuda = list(range(torch.cuda.device_count()))
+    with torch.random.fork_rng(devices=cuda):  # the student's own seeds stay as they were
         _check_autoencoder(cls)
 
 
@@ -388,7 +389,7 @@ def _check_autoencoder(cls) -> None:
             if cfg["hidden"] and not image:
                 many = randn(512, d, seed=9, dtype=dtype, dev=dev) * 3.0
                 with torch.no_grad():
-                    z = model.encode(many)
+                    z = call_student(model.encode, (many,), references=lock, case=case)
             if cfg["hidden"] and not image and bool((z >= 0).all()):
                 raise AssertionError(
                     f"{name}.encode never returns negative codes: no ReLU after the encoder's last "
