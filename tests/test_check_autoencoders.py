@@ -24,12 +24,6 @@ from course.checks import autoencoders as C
 NOT_YOURS = "reference implementation, not your own"
 REFERENCE_CALLED = "called the course's reference"
 STUB = r"replace `raise NotImplementedError\(\)`"
-SYS_DEFECT = (
-    "DEFECT (course/checks/_core.py, _blocked): the blocked body for functions without free "
-    "variables reads the global `sys` in the reference's module, which does not import it, so "
-    "a wrapper calling a locked reference gets \"raised NameError: name 'sys' is not defined\" "
-    "instead of the 'called the course's reference' message."
-)
 
 
 @pytest.fixture(autouse=True)
