@@ -64,3 +64,13 @@ def test_grader_help_runs_without_activating_an_environment():
         [sys.executable, "-m", "grader", "--help"], capture_output=True, text=True, cwd=ROOT
     )
     assert proc.returncode == 0 and "release" in proc.stdout
+
+
+def test_nbgrader_finds_alembic_without_an_activated_environment(tmp_path, monkeypatch):
+    """nbgrader shells out to `alembic` when it creates a gradebook: the pipeline must put
+    this interpreter's bin/ on PATH itself (NBGRADER_NOTES.md)."""
+    from grader.pipeline import generate
+
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    path = generate("01_autoencoders", out=tmp_path)
+    assert path.is_file()
