@@ -5,6 +5,7 @@
 Prints (never asserts): the median wall time of
   * the floor: start a kernel, `import torch`, shut it down;
   * `nbgrader autograde` of one submission (the solution notebook), one command;
+  * `nbgrader autograde` of five submissions in one command (marginal cost each);
   * the solution notebook executed top to bottom in FAST mode (nbclient).
 """
 
@@ -46,16 +47,18 @@ def solution_notebook(tmp: pathlib.Path) -> float:
     return time.perf_counter() - start
 
 
-def autograde_one(tmp: pathlib.Path, i: int) -> float:
-    root = tmp / f"course{i}"
+def autograde(tmp: pathlib.Path, name: str, students: int) -> float:
+    """Seconds for one `nbgrader autograde` command grading ``students`` submissions."""
+    root = tmp / name
     shutil.copytree(ROOT / "solutions" / WEEK, root / "solutions" / WEEK)
     db = f"sqlite:///{root / 'gradebook.db'}"
     nbgrader("generate_assignment", WEEK, "--force", root=root, db=db)
-    target = root / "submitted" / "student" / WEEK
-    target.mkdir(parents=True)
-    shutil.copy(ROOT / "solutions" / WEEK / f"{WEEK}.ipynb", target / f"{WEEK}.ipynb")
+    for i in range(students):
+        target = root / "submitted" / f"student{i}" / WEEK
+        target.mkdir(parents=True)
+        shutil.copy(ROOT / "solutions" / WEEK / f"{WEEK}.ipynb", target / f"{WEEK}.ipynb")
     start = time.perf_counter()
-    nbgrader("autograde", WEEK, "--student=student", "--force", root=root, db=db)
+    nbgrader("autograde", WEEK, "--force", root=root, db=db)
     return time.perf_counter() - start
 
 
@@ -68,11 +71,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = pathlib.Path(tmp)
         floors = [floor() for _ in range(args.repeats)]
-        grades = [autograde_one(tmp, i) for i in range(args.repeats)]
+        grades = [autograde(tmp, f"one{i}", 1) for i in range(args.repeats)]
+        batch = autograde(tmp, "batch", 5)
         notebook = [solution_notebook(tmp) for _ in range(max(1, args.repeats // 2))]
     f, g, n = (statistics.median(v) for v in (floors, grades, notebook))
     print(f"floor (kernel + import torch):        {f:6.2f} s")
     print(f"nbgrader autograde, one submission:   {g:6.2f} s  ({g / f:.2f}x the floor)")
+    per = (batch - g) / 4  # the marginal cost of one more submission in a batch command
+    print(
+        f"nbgrader autograde, 5 in one command: {batch:6.2f} s  ({per:.2f} s per extra "
+        f"submission, {per / f:.2f}x the floor)"
+    )
     print(f"solution notebook, FAST mode:         {n:6.2f} s")
 
 
