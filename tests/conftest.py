@@ -12,3 +12,17 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
+
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One torch thread per test process (the environment above covers child kernels):
+    tiny tensors gain nothing from threads, and oversubscription on 2 cores costs a lot."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

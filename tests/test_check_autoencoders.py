@@ -26,15 +26,6 @@ REFERENCE_CALLED = "called the course's reference"
 STUB = r"replace `raise NotImplementedError\(\)`"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread avoids oversubscription when the tests run in parallel."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _passes(check, fn, capsys) -> None:
     check(fn)
     assert "passed" in capsys.readouterr().out  # the one line of success

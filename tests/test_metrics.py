@@ -30,15 +30,6 @@ from course.metrics import (
 RTOL = 1e-9
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small matrices: one thread avoids oversubscription when the tests run in parallel."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _scipy_frechet(mu1, sigma1, mu2, sigma2):
     """Textbook formula with scipy's general (non-symmetric) matrix square root."""
     covmean = scipy.linalg.sqrtm(sigma1 @ sigma2)

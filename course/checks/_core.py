@@ -321,6 +321,13 @@ def dtypes_for(dev: torch.device) -> Sequence[torch.dtype]:
     return (torch.float32,) if dev.type == "mps" else DTYPES
 
 
+def cases():
+    """The (device, dtype) pairs every check runs on: float32 and float64 on every device."""
+    for dev in devices():
+        for dtype in dtypes_for(dev):
+            yield dev, dtype
+
+
 def seeded(seed: int) -> torch.Generator:
     """A private CPU generator: checks never touch the global RNG."""
     return torch.Generator().manual_seed(seed)

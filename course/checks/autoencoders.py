@@ -17,10 +17,9 @@ from course.checks._core import (
     assert_not_reference,
     assert_tensor,
     call_student,
+    cases,
     close,
     compare,
-    devices,
-    dtypes_for,
     inputs_unchanged,
     rand,
     randn,
@@ -36,13 +35,6 @@ __all__ = [
     "check_pca_baseline",
     "check_reconstruction_loss",
 ]
-
-
-def _cases():
-    """(device, dtype) pairs every check runs on."""
-    for dev in devices():
-        for dtype in dtypes_for(dev):
-            yield dev, dtype
 
 
 # ---------------------------------------------------------------------------------------
@@ -109,7 +101,7 @@ def check_reconstruction_loss(fn) -> None:
     assert_not_reference(fn, ref.reconstruction_loss)
     name = "reconstruction_loss"
     shapes = [(4, 1, 8, 8), (3, 10), (1, 5)]
-    for dev, dtype in _cases():
+    for dev, dtype in cases():
         for i, shape in enumerate(shapes):
             x = rand(*shape, seed=10 + i, dtype=dtype, dev=dev) * 2 - 1
             x_hat = rand(*shape, seed=20 + i, dtype=dtype, dev=dev) * 2 - 1
@@ -223,7 +215,7 @@ def check_pca_baseline(fn) -> None:
     """
     assert_not_reference(fn, ref.pca_baseline)
     name = "pca_baseline"
-    for dev, dtype in _cases():
+    for dev, dtype in cases():
         for n, d, k, seed in [(200, 6, 2, 0), (150, 5, 1, 10), (10, 20, 3, 20), (300, 8, 8, 30)]:
             case = f"x of shape ({n}, {d}), k={k}, {dtype}, {dev.type}"
             x = _pca_data(n, d, seed, dtype, dev)
@@ -343,7 +335,7 @@ def _check_autoencoder(cls) -> None:
                 f"encoder is Linear layers {[cfg['in_dim'], *cfg['hidden'], cfg['latent_dim']]} "
                 "with ReLU between them (none on the code), and the decoder mirrors it."
             )
-        for dev, dtype in _cases():
+        for dev, dtype in cases():
             model = model.to(dev, dtype)
             d, m = cfg["in_dim"], cfg["latent_dim"]
             case = f"{cfg}, {dtype}, {dev.type}"
@@ -467,7 +459,7 @@ def check_add_noise(fn) -> None:
     """Check ``add_noise(x, sigma, noise=None) -> clip(x + sigma * noise, -1, 1)``."""
     assert_not_reference(fn, ref.add_noise)
     name = "add_noise"
-    for dev, dtype in _cases():
+    for dev, dtype in cases():
         for i, (shape, sigma) in enumerate([((4, 1, 8, 8), 0.5), ((3, 10), 0.1), ((2, 5), 0.0)]):
             case = f"shape {shape}, sigma={sigma}, {dtype}, {dev.type}"
             x = rand(*shape, seed=50 + i, dtype=dtype, dev=dev) * 2 - 1
@@ -480,7 +472,7 @@ def check_add_noise(fn) -> None:
                 name, got, expected, mistakes=_NOISE_MISTAKES, args=(x, sigma, noise), case=case
             )
     # noise=None: fresh standard normal noise, drawn like x.
-    for dev, dtype in _cases():
+    for dev, dtype in cases():
         x = torch.zeros(20000, dtype=dtype, device=dev)
         a = call_student(fn, (x, 0.1), references=[ref], case=f"noise=None, {dtype}, {dev.type}")
         b = call_student(fn, (x, 0.1), references=[ref], case=f"noise=None, {dtype}, {dev.type}")
@@ -545,7 +537,7 @@ def check_interpolate(fn) -> None:
     """Check ``interpolate(z0 (D,), z1 (D,), steps) -> (steps, D)``, endpoints included."""
     assert_not_reference(fn, ref.interpolate)
     name = "interpolate"
-    for dev, dtype in _cases():
+    for dev, dtype in cases():
         for i, (d, steps) in enumerate([(3, 5), (8, 2), (2, 10)]):
             case = f"D={d}, steps={steps}, {dtype}, {dev.type}"
             z0 = randn(d, seed=70 + i, dtype=dtype, dev=dev)
@@ -615,7 +607,7 @@ def check_attribute_vector(fn) -> None:
     """Check ``attribute_vector(z_with (N, D), z_without (M, D)) -> (D,)``: mean difference."""
     assert_not_reference(fn, ref.attribute_vector)
     name = "attribute_vector"
-    for dev, dtype in _cases():
+    for dev, dtype in cases():
         for i, (n, m, d) in enumerate([(6, 9, 4), (5, 5, 3), (1, 7, 2)]):
             case = f"N={n}, M={m}, D={d}, {dtype}, {dev.type}"
             a = randn(n, d, seed=90 + i, dtype=dtype, dev=dev) + 1.0

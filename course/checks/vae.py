@@ -22,10 +22,9 @@ from course.checks._core import (
     assert_not_reference,
     assert_tensor,
     call_student,
+    cases,
     close,
     compare,
-    devices,
-    dtypes_for,
     inputs_unchanged,
     rand,
     randn,
@@ -42,13 +41,6 @@ __all__ = [
 ]
 
 _LOG_2PI = math.log(2 * math.pi)
-
-
-def _cases():
-    """(device, dtype) pairs every check runs on."""
-    for dev in devices():
-        for dtype in dtypes_for(dev):
-            yield dev, dtype
 
 
 def _sum(t: torch.Tensor) -> torch.Tensor:
@@ -216,7 +208,7 @@ def check_reparameterize(fn) -> None:
     assert_not_reference(fn, ref.reparameterize)
     name = "reparameterize"
     shapes = [(4, 3), (1, 5), (2, 3, 4, 4)]
-    for dev, dtype in _cases():
+    for dev, dtype in cases():
         for i, shape in enumerate(shapes):
             case = f"shape {shape}, {dtype}, {dev.type}"
             mu = randn(*shape, seed=100 + i, dtype=dtype, dev=dev)
@@ -254,7 +246,7 @@ def _check_fresh_noise(fn, name: str) -> None:
     cuda = list(range(torch.cuda.device_count()))
     with torch.random.fork_rng(devices=cuda):  # the student's own seeds stay as they were
         torch.manual_seed(0)  # deterministic statistics: no flaky failures
-        for dev, dtype in _cases():
+        for dev, dtype in cases():
             case = f"noise=None, {dtype}, {dev.type}"
             zeros = torch.zeros(200, 100, dtype=dtype, device=dev)
             a = _call(fn, (zeros, zeros.clone()), case=case, hints=_BOOL_HINT)
@@ -391,7 +383,7 @@ def check_gaussian_kl(fn) -> None:
     assert_not_reference(fn, ref.gaussian_kl)
     name = "gaussian_kl"
     shapes = [(4, 3), (1, 5), (2, 3, 4, 4)]
-    for dev, dtype in _cases():
+    for dev, dtype in cases():
         for i, shape in enumerate(shapes):
             case = f"shape {shape}, {dtype}, {dev.type}"
             mu = randn(*shape, seed=200 + i, dtype=dtype, dev=dev)
@@ -473,7 +465,7 @@ def check_bernoulli_log_likelihood(fn) -> None:
     assert_not_reference(fn, ref.bernoulli_log_likelihood)
     name = "bernoulli_log_likelihood"
     shapes = [(4, 1, 8, 8), (3, 10), (1, 5)]
-    for dev, dtype in _cases():
+    for dev, dtype in cases():
         for i, shape in enumerate(shapes):
             case = f"shape {shape}, {dtype}, {dev.type}"
             logits = randn(*shape, seed=300 + i, dtype=dtype, dev=dev) * 3
@@ -606,7 +598,7 @@ def check_gaussian_log_likelihood(fn) -> None:
     assert_not_reference(fn, ref.gaussian_log_likelihood)
     name = "gaussian_log_likelihood"
     shapes = [(4, 1, 8, 8), (3, 10), (1, 5)]
-    for dev, dtype in _cases():
+    for dev, dtype in cases():
         for i, shape in enumerate(shapes):
             for sigma in (1.0, 0.5, 2.0):
                 case = f"shape {shape}, sigma={sigma}, {dtype}, {dev.type}"
@@ -721,7 +713,7 @@ def check_elbo(fn) -> None:
         (-expected.mean(), "you returned the training loss -elbo(...).mean()"),
         (-expected.sum(), "you returned the loss -elbo(...) summed over the batch"),
     ]
-    for dev, dtype in _cases():
+    for dev, dtype in cases():
         for i, (shape, latent) in enumerate(shapes):
             mu = randn(shape[0], latent, seed=500 + i, dtype=dtype, dev=dev)
             logvar = randn(shape[0], latent, seed=510 + i, dtype=dtype, dev=dev)
