@@ -1,0 +1,444 @@
+"""The week 08 checks (``course.checks.diffusion``) judged on student-like code.
+
+For every check: realistic wrong implementations must be rejected with the message
+that names *their* mistake, correct implementations written another way must pass,
+and the course's reference must be refused (itself, or called through a wrapper).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import course.diffusion as ref
+from course.checks import diffusion as C
+
+NOT_YOURS = "reference implementation, not your own"
+REFERENCE_CALLED = "called the course's reference"
+STUB = r"replace `raise NotImplementedError\(\)`"
+
+
+def _passes(check, fn, capsys) -> None:
+    check(fn)
+    assert "passed" in capsys.readouterr().out
+
+
+def _col(a, t, x):
+    """a[t] as (B, 1, ..., 1) in x's dtype/device."""
+    return a.to(t.device)[t].reshape(-1, *[1] * (x.ndim - 1)).to(x)
+
+
+# ---------------------------------------------------------------------------------------
+# beta schedules
+# ---------------------------------------------------------------------------------------
+
+
+def _lin_float32(T, beta_start=1e-4, beta_end=0.02):
+    return torch.linspace(beta_start, beta_end, T)
+
+
+def _lin_arange(T, beta_start=1e-4, beta_end=0.02):
+    return beta_start + (beta_end - beta_start) * torch.arange(T, dtype=torch.float64) / T
+
+
+def _lin_swapped(T, beta_start=1e-4, beta_end=0.02):
+    return torch.linspace(beta_end, beta_start, T, dtype=torch.float64)
+
+
+def _lin_too_long(T, beta_start=1e-4, beta_end=0.02):
+    return torch.linspace(beta_start, beta_end, T + 1, dtype=torch.float64)
+
+
+@pytest.mark.parametrize(
+    "fn, message",
+    [
+        (_lin_float32, "schedules are kept in float64"),
+        (_lin_arange, "the last beta is not beta_end"),
+        (_lin_swapped, "beta_start and beta_end are swapped"),
+        (_lin_too_long, "gives exactly T values"),
+    ],
+)
+def test_check_linear_beta_schedule_names_the_mistake(fn, message):
+    with pytest.raises(AssertionError, match=message):
+        C.check_linear_beta_schedule(fn)
+
+
+def _lin_numpy(T, beta_start=1e-4, beta_end=0.02):
+    return torch.from_numpy(np.linspace(beta_start, beta_end, T))
+
+
+def _lin_loop(T, beta_start=1e-4, beta_end=0.02):
+    step = (beta_end - beta_start) / (T - 1) if T > 1 else 0.0
+    return torch.tensor([beta_start + i * step for i in range(T)], dtype=torch.float64)
+
+
+@pytest.mark.parametrize("fn", [_lin_numpy, _lin_loop])
+def test_check_linear_beta_schedule_accepts_correct_variants(fn, capsys):
+    _passes(C.check_linear_beta_schedule, fn, capsys)
+
+
+def _cos(T, s=0.008, max_beta=0.999, *, square=2, clip=True, shift=0, out="betas", use_s=True):
+    s = s if use_s else 0.0
+    u = torch.arange(T + 1, dtype=torch.float64) - shift
+    f = torch.cos((u / T + s) / (1 + s) * math.pi / 2) ** square
+    if out == "abar":
+        return f[1:] / f[0]
+    betas = 1 - f[1:] / f[:-1]
+    return betas.clamp(max=max_beta) if clip else betas
+
+
+WRONG_COSINE = [
+    (functools.partial(_cos, clip=False), "the betas are not clipped"),
+    (functools.partial(_cos, shift=1), r"not 1 - f\(i\) / f\(i - 1\)"),
+    (functools.partial(_cos, use_s=False), "the offset s is missing"),
+    (functools.partial(_cos, square=1), "you used cos where the schedule has cos"),
+    (functools.partial(_cos, out="abar"), "you returned alphas_cumprod"),
+]
+
+
+@pytest.mark.parametrize("fn, message", WRONG_COSINE)
+def test_check_cosine_beta_schedule_names_the_mistake(fn, message):
+    with pytest.raises(AssertionError, match=message):
+        C.check_cosine_beta_schedule(fn)
+
+
+def _cos_abar(T, s=0.008, max_beta=0.999):
+    def abar(t):
+        return math.cos((t / T + s) / (1 + s) * math.pi / 2) ** 2
+
+    return torch.tensor(
+        [min(1 - abar(i + 1) / abar(i), max_beta) for i in range(T)], dtype=torch.float64
+    )
+
+
+def _cos_minimum(T, s=0.008, max_beta=0.999):
+    x = torch.linspace(0, T, T + 1, dtype=torch.float64)
+    ac = torch.cos(((x / T) + s) / (1 + s) * torch.pi * 0.5).pow(2)
+    ac = ac / ac[0]
+    return torch.minimum(1 - ac[1:] / ac[:-1], torch.tensor(max_beta, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("fn", [_cos_abar, _cos_minimum])
+def test_check_cosine_beta_schedule_accepts_correct_variants(fn, capsys):
+    _passes(C.check_cosine_beta_schedule, fn, capsys)
+
+
+# ---------------------------------------------------------------------------------------
+# q_sample
+# ---------------------------------------------------------------------------------------
+
+
+def _qs(coef_x, coef_n):
+    def q_sample(x0, t, noise, schedule):
+        if noise is None:
+            noise = torch.randn_like(x0)
+        a = coef_x(schedule)
+        b = coef_n(schedule)
+        return _col(a, t, x0) * x0 + _col(b, t, x0) * noise
+
+    return q_sample
+
+
+def _qs_flat(x0, t, noise, schedule):
+    abar = schedule.alphas_cumprod[t].to(x0)  # (B,) broadcast along the last dim
+    return abar.sqrt() * x0 + (1 - abar).sqrt() * noise
+
+
+def _qs_one_t(x0, t, noise, schedule):
+    abar = schedule.alphas_cumprod[int(t[0])].to(x0)
+    return abar.sqrt() * x0 + (1 - abar).sqrt() * noise
+
+
+def _qs_ignores_noise(x0, t, noise, schedule):
+    noise = torch.randn_like(x0)
+    return (
+        _col(schedule.alphas_cumprod.sqrt(), t, x0) * x0
+        + _col((1 - schedule.alphas_cumprod).sqrt(), t, x0) * noise
+    )
+
+
+WRONG_Q_SAMPLE = [
+    (
+        _qs(lambda s: s.alphas_cumprod, lambda s: (1 - s.alphas_cumprod).sqrt()),
+        "sqrt on alphas_cumprod is missing",
+    ),  # noqa: E501
+    (_qs(lambda s: s.alphas.sqrt(), lambda s: (1 - s.alphas).sqrt()), "you used alphas"),
+    (
+        _qs(lambda s: s.alphas_cumprod_prev.sqrt(), lambda s: (1 - s.alphas_cumprod_prev).sqrt()),
+        "indexed alphas_cumprod at t - 1",
+    ),  # noqa: E501
+    (
+        _qs(lambda s: s.alphas_cumprod.sqrt(), lambda s: 1 - s.alphas_cumprod),
+        "scaled by the variance 1 - abar_t",
+    ),  # noqa: E501
+    (_qs_flat, r"reshape it to \(B, 1, \.\.\., 1\)"),
+    (_qs_one_t, "every sample used the first sample's step"),
+    (_qs_ignores_noise, "different x_t for the same noise"),
+]
+
+
+@pytest.mark.parametrize("fn, message", WRONG_Q_SAMPLE)
+def test_check_q_sample_names_the_mistake(fn, message):
+    with pytest.raises(AssertionError, match=message):
+        C.check_q_sample(fn)
+
+
+def _qs_from_betas(x0, t, noise, schedule):
+    if noise is None:
+        noise = torch.randn_like(x0)
+    abar = torch.cumprod(1 - schedule.betas, 0)[t.cpu()].to(x0)
+    shape = (len(x0),) + (1,) * (x0.dim() - 1)
+    return abar.sqrt().view(shape) * x0 + (1 - abar).sqrt().view(shape) * noise
+
+
+def _qs_loop(x0, t, noise, schedule):
+    noise = torch.randn_like(x0) if noise is None else noise
+    out = torch.empty_like(x0)
+    assert len(schedule) == schedule.num_timesteps  # len() works during the check
+    for i in range(x0.shape[0]):
+        a = float(schedule.alphas_cumprod[int(t[i])])
+        out[i] = math.sqrt(a) * x0[i] + math.sqrt(1 - a) * noise[i]
+    return out
+
+
+@pytest.mark.parametrize("fn", [_qs_from_betas, _qs_loop])
+def test_check_q_sample_accepts_correct_variants(fn, capsys):
+    _passes(C.check_q_sample, fn, capsys)
+
+
+# ---------------------------------------------------------------------------------------
+# q_posterior
+# ---------------------------------------------------------------------------------------
+
+
+def _qp(swap=False, var="posterior", flat_var=False):
+    def q_posterior(x0, x_t, t, schedule):
+        c1, c2 = schedule.posterior_mean_coef1, schedule.posterior_mean_coef2
+        if swap:
+            c1, c2 = c2, c1
+        mean = _col(c1, t, x0) * x0 + _col(c2, t, x0) * x_t
+        v = schedule.posterior_variance if var == "posterior" else schedule.betas
+        variance = _col(v, t, x0)
+        return mean, variance.flatten() if flat_var else variance
+
+    return q_posterior
+
+
+@pytest.mark.parametrize(
+    "fn, message",
+    [
+        (_qp(swap=True), "the two coefficients are swapped"),
+        (_qp(var="beta"), "you returned beta_t as the variance"),
+        (_qp(flat_var=True), r"expected \(B, 1, \.\.\., 1\)"),
+    ],
+)
+def test_check_q_posterior_names_the_mistake(fn, message):
+    with pytest.raises(AssertionError, match=message):
+        C.check_q_posterior(fn)
+
+
+def _qp_from_scratch(x0, x_t, t, schedule):
+    b = schedule.betas
+    abar = torch.cumprod(1 - b, 0)
+    prev = torch.cat([torch.ones(1, dtype=abar.dtype), abar[:-1]])
+    c1 = b * prev.sqrt() / (1 - abar)
+    c2 = (1 - prev) * (1 - b).sqrt() / (1 - abar)
+    var = b * (1 - prev) / (1 - abar)
+    return _col(c1, t, x0) * x0 + _col(c2, t, x0) * x_t, _col(var, t, x0)
+
+
+def _qp_weighted(x0, x_t, t, schedule):
+    beta = _col(schedule.betas, t, x0)
+    abar = _col(schedule.alphas_cumprod, t, x0)
+    prev = _col(schedule.alphas_cumprod_prev, t, x0)
+    mean = (beta * prev.sqrt() * x0 + (1 - prev) * (1 - beta).sqrt() * x_t) / (1 - abar)
+    return mean, beta * (1 - prev) / (1 - abar)
+
+
+@pytest.mark.parametrize("fn", [_qp_from_scratch, _qp_weighted])
+def test_check_q_posterior_accepts_correct_variants(fn, capsys):
+    _passes(C.check_q_posterior, fn, capsys)
+
+
+# ---------------------------------------------------------------------------------------
+# ddpm_step
+# ---------------------------------------------------------------------------------------
+
+
+def _ddpm(noise_at_0=False, sigma="beta", sqrt_eps=True, divide="alpha"):
+    def ddpm_step(model_eps, x_t, t, schedule, noise=None):
+        b = float(schedule.betas[t])
+        a = float(schedule.alphas[t])
+        abar = float(schedule.alphas_cumprod[t])
+        coef = b / math.sqrt(1 - abar) if sqrt_eps else b / (1 - abar)
+        div = math.sqrt(a) if divide == "alpha" else math.sqrt(abar)
+        mean = (x_t - coef * model_eps) / div
+        if t == 0 and not noise_at_0:
+            return mean
+        if noise is None:
+            noise = torch.randn_like(x_t)
+        var = b if sigma == "beta" else float(schedule.posterior_variance[t])
+        return mean + math.sqrt(var) * noise
+
+    return ddpm_step
+
+
+@pytest.mark.parametrize(
+    "fn, message",
+    [
+        (_ddpm(noise_at_0=True), "noise was added at t = 0"),
+        (_ddpm(sigma="posterior"), "fixed_large"),
+        (_ddpm(sqrt_eps=False), "the eps coefficient misses a sqrt"),
+        (_ddpm(divide="abar"), r"you divided by sqrt\(abar_t\)"),
+    ],
+)
+def test_check_ddpm_step_names_the_mistake(fn, message):
+    with pytest.raises(AssertionError, match=message):
+        C.check_ddpm_step(fn)
+
+
+def _ddpm_via_posterior(model_eps, x_t, t, schedule, noise=None):
+    tt = torch.full((x_t.shape[0],), t, dtype=torch.long, device=x_t.device)
+    abar = _col(schedule.alphas_cumprod, tt, x_t)
+    x0 = (x_t - (1 - abar).sqrt() * model_eps) / abar.sqrt()
+    mean = (
+        _col(schedule.posterior_mean_coef1, tt, x_t) * x0
+        + _col(schedule.posterior_mean_coef2, tt, x_t) * x_t
+    )
+    if t > 0:
+        noise = torch.randn_like(x_t) if noise is None else noise
+        mean = mean + schedule.betas[t].sqrt().to(x_t) * noise
+    return mean
+
+
+@pytest.mark.parametrize("fn", [_ddpm(), _ddpm_via_posterior])
+def test_check_ddpm_step_accepts_correct_variants(fn, capsys):
+    _passes(C.check_ddpm_step, fn, capsys)
+
+
+# ---------------------------------------------------------------------------------------
+# ddim_step
+# ---------------------------------------------------------------------------------------
+
+
+def _ddim(prev_at="t_prev", use_eta=True, wrap=False):
+    def ddim_step(model_eps, x_t, t, t_prev, schedule, eta=0.0, noise=None):
+        ac = schedule.alphas_cumprod
+        a_t = float(ac[t])
+        if prev_at == "t-1":
+            a_p = float(schedule.alphas_cumprod_prev[t])
+        elif t_prev >= 0 or wrap:
+            a_p = float(ac[t_prev])
+        else:
+            a_p = 1.0
+        e = eta if use_eta else 0.0
+        sigma = e * math.sqrt((1 - a_p) / (1 - a_t) * (1 - a_t / a_p)) if e > 0 else 0.0
+        x0 = (x_t - math.sqrt(1 - a_t) * model_eps) / math.sqrt(a_t)
+        out = math.sqrt(a_p) * x0 + math.sqrt(max(1 - a_p - sigma**2, 0.0)) * model_eps
+        if sigma > 0:
+            out = out + sigma * (torch.randn_like(x_t) if noise is None else noise)
+        return out
+
+    return ddim_step
+
+
+def _ddim_nan_wrap(model_eps, x_t, t, t_prev, schedule, eta=0.0, noise=None):
+    a_t, a_p = schedule.alphas_cumprod[t], schedule.alphas_cumprod[t_prev]
+    sigma = eta * ((1 - a_p) / (1 - a_t) * (1 - a_t / a_p)).sqrt()  # nan when a_p < a_t
+    x0 = (x_t - (1 - a_t).sqrt().to(x_t) * model_eps) / a_t.sqrt().to(x_t)
+    d = (1 - a_p - sigma**2).sqrt().to(x_t)
+    out = a_p.sqrt().to(x_t) * x0 + d * model_eps
+    return out + sigma.to(x_t) * (torch.zeros_like(x_t) if noise is None else noise)
+
+
+@pytest.mark.parametrize(
+    "fn, message",
+    [
+        (_ddim(prev_at="t-1"), "you took abar_prev at t - 1"),
+        (_ddim(use_eta=False), "eta is ignored"),
+        (_ddim(wrap=True), r"t_prev = -1 indexed alphas_cumprod\[-1\]"),
+        (_ddim_nan_wrap, r"abar_prev = 1 there"),
+    ],
+)
+def test_check_ddim_step_names_the_mistake(fn, message):
+    with pytest.raises(AssertionError, match=message):
+        C.check_ddim_step(fn)
+
+
+def _ddim_tensors(model_eps, x_t, t, t_prev, schedule, eta=0.0, noise=None):
+    ac = schedule.alphas_cumprod
+    a_t = ac[t]
+    a_p = ac[t_prev] if t_prev >= 0 else torch.tensor(1.0, dtype=torch.float64)
+    var = eta**2 * (1 - a_p) / (1 - a_t) * (1 - a_t / a_p)
+    pred_x0 = (x_t - (1 - a_t).sqrt().to(x_t) * model_eps) / a_t.sqrt().to(x_t)
+    direction = (1 - a_p - var).clamp(min=0).sqrt().to(x_t) * model_eps
+    out = a_p.sqrt().to(x_t) * pred_x0 + direction
+    if eta > 0:
+        out = out + var.sqrt().to(x_t) * (torch.randn_like(x_t) if noise is None else noise)
+    return out
+
+
+@pytest.mark.parametrize("fn", [_ddim(), _ddim_tensors])
+def test_check_ddim_step_accepts_correct_variants(fn, capsys):
+    _passes(C.check_ddim_step, fn, capsys)
+
+
+# ---------------------------------------------------------------------------------------
+# every check
+# ---------------------------------------------------------------------------------------
+
+CHECKS = [
+    (C.check_linear_beta_schedule, ref.linear_beta_schedule),
+    (C.check_cosine_beta_schedule, ref.cosine_beta_schedule),
+    (C.check_q_sample, ref.q_sample),
+    (C.check_q_posterior, ref.q_posterior),
+    (C.check_ddpm_step, ref.ddpm_step),
+    (C.check_ddim_step, ref.ddim_step),
+]
+IDS = [check.__name__ for check, _ in CHECKS]
+
+
+@pytest.mark.parametrize("check, reference", CHECKS, ids=IDS)
+def test_check_refuses_the_reference_itself(check, reference):
+    with pytest.raises(AssertionError, match=NOT_YOURS):
+        check(reference)
+
+
+@pytest.mark.parametrize("check, reference", CHECKS, ids=IDS)
+def test_check_says_the_wrapper_called_the_reference(check, reference):
+    def wrapper(*args, **kwargs):
+        return reference(*args, **kwargs)
+
+    with pytest.raises(AssertionError, match=REFERENCE_CALLED):
+        check(wrapper)
+
+
+def test_check_refuses_a_schedule_built_with_the_reference():
+    def q_sample(x0, t, noise, schedule):
+        sch = ref.DiffusionSchedule(schedule.betas)
+        return _qs_from_betas(x0, t, noise, sch)
+
+    with pytest.raises(AssertionError, match=REFERENCE_CALLED):
+        C.check_q_sample(q_sample)
+
+
+@pytest.mark.parametrize("check", [c for c, _ in CHECKS], ids=IDS)
+def test_check_says_to_replace_the_stub(check):
+    def stub(*args, **kwargs):
+        raise NotImplementedError()
+
+    with pytest.raises(AssertionError, match=STUB):
+        check(stub)
+
+
+@pytest.mark.parametrize("check", [c for c, _ in CHECKS], ids=IDS)
+def test_check_names_a_missing_return(check):
+    def forgot_return(*args, **kwargs):
+        _ = args
+
+    with pytest.raises(AssertionError, match="Did you forget a `return`"):
+        check(forgot_return)
