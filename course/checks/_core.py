@@ -280,6 +280,11 @@ def assert_not_reference(fn, reference) -> None:
         raise AssertionError(message)
     if inspect.isclass(fn) and inspect.isclass(reference) and issubclass(fn, reference):
         raise AssertionError(message)
+    # Compare bodies, not decorators: every @torch.no_grad() function shares the wrapper's code.
+    try:
+        fn, reference = inspect.unwrap(fn), inspect.unwrap(reference)
+    except ValueError:  # a __wrapped__ cycle: nothing to compare
+        return
     if not _distinctive(reference):
         return  # so short that an honest student may write it token for token
     if _same_code(getattr(fn, "__code__", None), getattr(reference, "__code__", None)):
