@@ -388,6 +388,152 @@ def test_check_ddim_step_accepts_correct_variants(fn, capsys):
 
 
 # ---------------------------------------------------------------------------------------
+# timestep_embedding
+# ---------------------------------------------------------------------------------------
+
+
+def _te(order="sin_cos", denom="half", base=10000.0, sign=-1.0, out_dtype=None):
+    """A student-like embedding computed in float32 (float64 for a float64 t)."""
+
+    def timestep_embedding(t, dim):
+        dtype = t.dtype if t.is_floating_point() else torch.float32
+        half = dim // 2
+        d = {"half": half, "dim": dim}[denom]
+        i = torch.arange(half, dtype=dtype, device=t.device)
+        freqs = torch.exp(sign * math.log(base) * i / d)
+        args = t.to(dtype)[:, None] * freqs[None, :]
+        if order == "interleaved":
+            emb = torch.stack([args.sin(), args.cos()], dim=-1).reshape(len(t), dim)
+        elif order == "cos_sin":
+            emb = torch.cat([args.cos(), args.sin()], dim=-1)
+        else:
+            emb = torch.cat([args.sin(), args.cos()], dim=-1)
+        return emb.to(out_dtype) if out_dtype is not None else emb
+
+    return timestep_embedding
+
+
+@pytest.mark.parametrize(
+    "fn, message",
+    [
+        (_te(order="cos_sin"), "the halves are swapped"),
+        (_te(order="interleaved"), "you interleaved sin and cos"),
+        (_te(denom="dim"), "the frequency exponent divides by dim"),
+        (_te(base=1000.0), "the base is 1000"),
+        (_te(sign=1.0), "the minus sign in the exponent is missing"),
+        (_te(out_dtype=torch.float64), "integer steps .* give a float32 embedding"),
+        (_te(out_dtype=torch.float32), "a float t keeps its dtype"),
+    ],
+)
+def test_check_timestep_embedding_names_the_mistake(fn, message):
+    with pytest.raises(AssertionError, match=message):
+        C.check_timestep_embedding(fn)
+
+
+def _te_float32_freqs(t, dim):
+    half = dim // 2
+    freqs = torch.exp(-math.log(10000) * torch.arange(half, device=t.device) / half)
+    emb = t[:, None] * freqs[None, :]
+    dtype = t.dtype if t.is_floating_point() else torch.float32
+    return torch.cat([emb.sin(), emb.cos()], dim=-1).to(dtype)
+
+
+def _te_float32_t(t, dim):
+    emb = _te(order="sin_cos")(t.float(), dim)
+    return emb.to(t.dtype if t.is_floating_point() else torch.float32)
+
+
+@pytest.mark.parametrize("fn", [_te_float32_freqs, _te_float32_t])
+def test_check_timestep_embedding_names_float32_precision_for_float64_t(fn):
+    with pytest.raises(AssertionError, match="only float32-accurate for a float64 t"):
+        C.check_timestep_embedding(fn)
+
+
+def _te_diffusers(t, dim):
+    # diffusers' get_timestep_embedding, computed in t's dtype (float32 for integer t).
+    dtype = t.dtype if t.is_floating_point() else torch.float32
+    half = dim // 2
+    exponent = -math.log(10000) * torch.arange(half, dtype=dtype, device=t.device)
+    emb = torch.exp(exponent / half)
+    emb = t[:, None].to(dtype) * emb[None, :]
+    return torch.cat([torch.sin(emb), torch.cos(emb)], dim=-1)
+
+
+def _te_pow_float64(t, dim):
+    half = dim // 2
+    i = torch.arange(half, dtype=torch.float64, device=t.device)
+    freqs = 10000.0 ** (-i / half)
+    args = torch.outer(t.double(), freqs)
+    out = torch.empty(len(t), dim, dtype=torch.float64, device=t.device)
+    out[:, :half], out[:, half:] = args.sin(), args.cos()
+    return out.to(t.dtype if t.is_floating_point() else torch.float32)
+
+
+@pytest.mark.parametrize("fn", [_te(), _te_diffusers, _te_pow_float64])
+def test_check_timestep_embedding_accepts_correct_variants(fn, capsys):
+    _passes(C.check_timestep_embedding, fn, capsys)
+
+
+# ---------------------------------------------------------------------------------------
+# guided_eps
+# ---------------------------------------------------------------------------------------
+
+
+def _ge_swapped(eps_cond, eps_uncond, scale):
+    return eps_cond + scale * (eps_uncond - eps_cond)
+
+
+def _ge_one_plus_w(eps_cond, eps_uncond, scale):
+    return (1 + scale) * eps_cond - scale * eps_uncond
+
+
+def _ge_no_baseline(eps_cond, eps_uncond, scale):
+    return scale * (eps_cond - eps_uncond)
+
+
+def _ge_reversed(eps_cond, eps_uncond, scale):
+    return eps_uncond - scale * (eps_cond - eps_uncond)
+
+
+def _ge_if_scale(eps_cond, eps_uncond, scale):
+    if scale == 1:
+        return eps_cond
+    return eps_uncond + scale * (eps_cond - eps_uncond)
+
+
+@pytest.mark.parametrize(
+    "fn, message",
+    [
+        (_ge_swapped, "eps_cond and eps_uncond are swapped"),
+        (_ge_one_plus_w, "the other classifier-free-guidance convention"),
+        (_ge_no_baseline, "the unconditional baseline is missing"),
+        (_ge_reversed, "the guidance direction is reversed"),
+        (_ge_if_scale, "don't test it with `if`"),
+    ],
+)
+def test_check_guided_eps_names_the_mistake(fn, message):
+    with pytest.raises(AssertionError, match=message):
+        C.check_guided_eps(fn)
+
+
+def _ge_mix(eps_cond, eps_uncond, scale):
+    return scale * eps_cond + (1 - scale) * eps_uncond
+
+
+def _ge_lerp(eps_cond, eps_uncond, scale):
+    return torch.lerp(eps_uncond, eps_cond, scale)
+
+
+def _ge_plain(eps_cond, eps_uncond, scale):
+    return eps_uncond + scale * (eps_cond - eps_uncond)
+
+
+@pytest.mark.parametrize("fn", [_ge_mix, _ge_lerp, _ge_plain])
+def test_check_guided_eps_accepts_correct_variants(fn, capsys):
+    _passes(C.check_guided_eps, fn, capsys)
+
+
+# ---------------------------------------------------------------------------------------
 # every check
 # ---------------------------------------------------------------------------------------
 
@@ -398,6 +544,8 @@ CHECKS = [
     (C.check_q_posterior, ref.q_posterior),
     (C.check_ddpm_step, ref.ddpm_step),
     (C.check_ddim_step, ref.ddim_step),
+    (C.check_timestep_embedding, ref.timestep_embedding),
+    (C.check_guided_eps, ref.guided_eps),
 ]
 IDS = [check.__name__ for check, _ in CHECKS]
 

@@ -18,6 +18,7 @@ import torch
 
 from course import diffusion as ref
 from course.checks._core import (
+    TOL,
     Mistake,
     ReferenceCalledError,
     assert_not_reference,
@@ -26,7 +27,10 @@ from course.checks._core import (
     cases,
     close,
     compare,
+    devices,
     inputs_unchanged,
+    mismatch_message,
+    rand,
     randn,
     success,
     where,
@@ -36,9 +40,11 @@ __all__ = [
     "check_cosine_beta_schedule",
     "check_ddim_step",
     "check_ddpm_step",
+    "check_guided_eps",
     "check_linear_beta_schedule",
     "check_q_posterior",
     "check_q_sample",
+    "check_timestep_embedding",
 ]
 
 
@@ -648,3 +654,200 @@ def check_ddim_step(fn) -> None:
             "means sigma_t = 0, a deterministic step; draw noise only when eta > 0."
         )
     success(name, "eta = 0, 0.3, 0.5, 1, jumps to t_prev = -1, float32/float64")
+
+
+# ---------------------------------------------------------------------------------------
+# timestep_embedding
+# ---------------------------------------------------------------------------------------
+
+
+def _embedding(t, dim, *, base=10000.0, denom="half", sign=-1.0, order="sin_cos"):
+    """The sinusoidal embedding written out in float64 on the CPU, with the knobs a student
+    may turn. Returns (values (B, dim), the argument t * w behind each value (B, dim))."""
+    t64 = t.detach().to("cpu", torch.float64)
+    half = dim // 2
+    i = torch.arange(half, dtype=torch.float64)  # (half,)
+    d = {"half": half, "dim": dim, "half-1": max(half - 1, 1)}[denom]
+    args = t64[:, None] * (base ** (sign * i / d))[None, :]  # (B, half)
+    sin, cos = args.sin(), args.cos()
+    first, second = (sin, cos) if order in ("sin_cos", "interleaved") else (cos, sin)
+    if order.startswith("interleaved"):
+        values = torch.stack([first, second], dim=-1).reshape(len(t64), dim)
+        return values, torch.stack([args, args], dim=-1).reshape(len(t64), dim)
+    return torch.cat([first, second], dim=1), torch.cat([args, args], dim=1)
+
+
+def _embedding_close(got, want, args, dtype) -> bool:
+    """Elementwise closeness that allows the round-off of sin(t w) at large t w: an
+    argument near 1000 computed in float32 is off by ~1e-4, which sin passes on."""
+    if not isinstance(got, torch.Tensor) or tuple(got.shape) != tuple(want.shape):
+        return False
+    got64 = got.detach().to("cpu", torch.float64)
+    tol = TOL.get(dtype, TOL[torch.float32])
+    bound = tol["atol"] + tol["rtol"] * want.abs() + 32 * torch.finfo(dtype).eps * (1 + args.abs())
+    return bool(torch.isfinite(got64).all()) and bool(((got64 - want).abs() <= bound).all())
+
+
+_EMBEDDING_MISTAKES = [
+    Mistake(
+        "the halves are swapped: the course puts the sines first, [sin(t w), cos(t w)] "
+        "(diffusers' flip_sin_to_cos=False), not [cos, sin].",
+        lambda t, dim: _embedding(t, dim, order="cos_sin"),
+    ),
+    Mistake(
+        "you interleaved sin and cos (sin t w_0, cos t w_0, sin t w_1, ...); the course "
+        "concatenates two halves: torch.cat([sin(t w), cos(t w)], dim=-1).",
+        lambda t, dim: _embedding(t, dim, order="interleaved"),
+    ),
+    Mistake(
+        "you interleaved cos and sin (cos t w_0, sin t w_0, ...); the course concatenates "
+        "two halves, sines first: torch.cat([sin(t w), cos(t w)], dim=-1).",
+        lambda t, dim: _embedding(t, dim, order="interleaved_cos"),
+    ),
+    Mistake(
+        "the frequency exponent divides by dim; it divides by half = dim / 2: "
+        "w_i = 10000^(-i / half), i = 0 .. half - 1, so the lowest frequency is "
+        "close to 1/10000.",
+        lambda t, dim: _embedding(t, dim, denom="dim"),
+    ),
+    Mistake(
+        "the frequency exponent divides by half - 1 (tensor2tensor's convention); the "
+        "course divides by half = dim / 2: w_i = 10000^(-i / half).",
+        lambda t, dim: _embedding(t, dim, denom="half-1"),
+    ),
+    Mistake(
+        "the base is 1000; the frequencies are w_i = 10000^(-i / half), base 10000 "
+        "(Vaswani et al. 2017, sec. 3.5).",
+        lambda t, dim: _embedding(t, dim, base=1000.0),
+    ),
+    Mistake(
+        "the minus sign in the exponent is missing: w_i = 10000^(-i / half) (equivalently "
+        "exp(-log(10000) * i / half)) falls from 1 to about 1/10000; yours grows.",
+        lambda t, dim: _embedding(t, dim, sign=1.0),
+    ),
+]
+
+
+def _embedding_result(name, got, t, expected, case) -> None:
+    """Type, dtype (float32 for integer t, t's dtype for float t), shape and device."""
+    if not isinstance(got, torch.Tensor):
+        raise AssertionError(
+            f"{name} should return a torch.Tensor, got {type(got).__name__}{where(case)}."
+            + (" Did you forget a `return`?" if got is None else "")
+        )
+    if got.dtype != expected.dtype:
+        if t.dtype.is_floating_point:
+            rule = f"a float t keeps its dtype, so a {t.dtype} t gives a {t.dtype} embedding"
+        else:
+            rule = (
+                f"integer steps ({t.dtype}) give a float32 embedding (the network's dtype); "
+                "compute in float64 if you like, then .to(torch.float32)"
+            )
+        raise AssertionError(f"{name} returned dtype {got.dtype}{where(case)}: {rule}.")
+    assert_tensor(got, expected, name, case)
+
+
+def check_timestep_embedding(fn) -> None:
+    """Check ``timestep_embedding(t (B,), dim) -> (B, dim)``: [sin(t w), cos(t w)] halves,
+    w_i = 10000^(-i / (dim / 2)); float32 for integer t, t's dtype for float t."""
+    assert_not_reference(fn, ref.timestep_embedding)
+    name = "timestep_embedding"
+    dims = (2, 4, 6, 10, 32, 128)
+    batches = (5, 1, 16, 3, 8, 4)
+    for dev in devices():
+        for t_dtype in (torch.long, torch.float32, torch.float64):
+            for k, (dim, batch) in enumerate(zip(dims, batches, strict=True)):
+                case = f"dim={dim}, B={batch}, t {t_dtype}, {dev.type}"
+                g = torch.Generator().manual_seed(700 + k)
+                if t_dtype == torch.long:
+                    t = torch.randint(0, 1000, (batch,), generator=g)
+                else:
+                    t = torch.rand(batch, generator=g, dtype=torch.float64) * 1000
+                if batch >= 3:
+                    t[0], t[1], t[2] = 0, 999, 1  # both ends and the first step
+                t = t.to(dev, t_dtype)
+                before = t.clone()
+                expected = ref.timestep_embedding(t, dim)
+                want, args = _embedding(t, dim)
+                got = _call(fn, (t, dim), case=case)
+                inputs_unchanged(name, [before], [t])
+                _embedding_result(name, got, t, expected, case)
+                if _embedding_close(got, want, args, expected.dtype):
+                    continue
+                for mistake in _EMBEDDING_MISTAKES:
+                    wrong, wrong_args = mistake.fn(t, dim)
+                    if _embedding_close(got, wrong, wrong_args, expected.dtype):
+                        raise AssertionError(f"{name}: {mistake.message}{where(case)}")
+                if expected.dtype == torch.float64 and _embedding_close(
+                    got, want, args, torch.float32
+                ):
+                    raise AssertionError(
+                        f"{name} is only float32-accurate for a float64 t{where(case)}: "
+                        "compute the frequencies and t * w in float64 (torch.arange(half, "
+                        "dtype=torch.float64, device=t.device)); torch.arange defaults to "
+                        "float32, and t.float() drops t's precision."
+                    )
+                raise AssertionError(mismatch_message(name, got, want.to(expected), case))
+    success(name, "dims 2..128, integer and float t, [sin, cos] halves, dtypes")
+
+
+# ---------------------------------------------------------------------------------------
+# guided_eps
+# ---------------------------------------------------------------------------------------
+
+_GUIDED_MISTAKES = [
+    Mistake(
+        "eps_cond and eps_uncond are swapped: the guided noise starts from eps_uncond and "
+        "moves toward eps_cond, eps_uncond + scale * (eps_cond - eps_uncond); scale = 0 "
+        "gives eps_uncond, scale = 1 gives eps_cond.",
+        lambda c, u, s: c + s * (u - c),
+    ),
+    Mistake(
+        "you used the other classifier-free-guidance convention, (1 + w) eps_cond - "
+        "w eps_uncond (Ho & Salimans 2022, eq. 6, with their w). The course's scale is "
+        "their 1 + w: scale = 1 gives the conditional prediction, scale = 0 the "
+        "unconditional one: eps_uncond + scale * (eps_cond - eps_uncond).",
+        lambda c, u, s: (1 + s) * c - s * u,
+    ),
+    Mistake(
+        "the unconditional baseline is missing: scale * (eps_cond - eps_uncond) is only "
+        "the guidance direction; add it to eps_uncond.",
+        lambda c, u, s: s * (c - u),
+    ),
+    Mistake(
+        "the guidance direction is reversed: it points from eps_uncond toward eps_cond, "
+        "eps_uncond + scale * (eps_cond - eps_uncond).",
+        lambda c, u, s: u + s * (u - c),
+    ),
+]
+
+_GUIDED_HINTS = {
+    "Boolean value of Tensor": "scale may be a (B, 1, ..., 1) tensor, one guidance weight "
+    "per sample: don't test it with `if`; the formula works for a float and a tensor alike.",
+}
+
+
+def check_guided_eps(fn) -> None:
+    """Check ``guided_eps(eps_cond, eps_uncond, scale) -> (B, ...)``:
+    eps_uncond + scale * (eps_cond - eps_uncond), scale a float or a (B, 1, ..., 1) tensor."""
+    assert_not_reference(fn, ref.guided_eps)
+    name = "guided_eps"
+    for dev, dtype in cases():
+        for i, shape in enumerate(_SHAPES):
+            c = randn(*shape, seed=800 + i, dtype=dtype, dev=dev)
+            u = randn(*shape, seed=810 + i, dtype=dtype, dev=dev)
+            per_sample = 1 + 7 * rand(shape[0], seed=820 + i, dtype=dtype, dev=dev)
+            per_sample = per_sample.view(-1, *[1] * (len(shape) - 1))
+            # 3 first: at scale 0 the swapped and (1 + w) mistakes give the same output.
+            for scale in (3.0, 1.0, 7.5, 0.0, per_sample):
+                label = "a (B, 1, ..., 1) tensor" if isinstance(scale, torch.Tensor) else scale
+                case = f"scale={label}, shape {shape}, {dtype}, {dev.type}"
+                before = [c.clone(), u.clone()] + (
+                    [scale.clone()] if isinstance(scale, torch.Tensor) else []
+                )
+                expected = ref.guided_eps(c, u, scale)
+                got = _call(fn, (c, u, scale), case=case, hints=_GUIDED_HINTS)
+                inputs_unchanged(name, before, [c, u] + before[2:])
+                compare(name, got, expected, mistakes=_GUIDED_MISTAKES, args=(c, u, scale),
+                        case=case)  # fmt: skip
+    success(name, "scale = 0, 1, 3, 7.5 and per-sample tensor scales, float32/float64")
