@@ -9,7 +9,6 @@ should have and is marked ``xfail(strict=True)`` with the defect as reason.
 
 from __future__ import annotations
 
-import functools
 import inspect
 
 import numpy as np
@@ -786,10 +785,10 @@ ALL_CHECKS = [*FUNCTION_CHECKS, (C.check_autoencoder, ref.Autoencoder)]
 IDS = [check.__name__ for check, _ in ALL_CHECKS]
 
 
-@pytest.mark.parametrize("check, reference", ALL_CHECKS, ids=IDS)
-def test_check_refuses_the_reference_itself(check, reference):
+def test_check_autoencoder_refuses_the_reference_itself():
+    # The function checks' shared contract lives in tests/test_check_contract.py.
     with pytest.raises(AssertionError, match=NOT_YOURS):
-        check(reference)
+        C.check_autoencoder(ref.Autoencoder)
 
 
 def _exec_copy(reference):
@@ -825,52 +824,12 @@ def test_check_add_noise_refuses_a_wrapper_calling_the_reference():
 
 
 @pytest.mark.parametrize("check, reference", FUNCTION_CHECKS, ids=IDS[:-1])
-def test_check_refuses_a_functools_wraps_wrapper(check, reference):
-    @functools.wraps(reference)
-    def wrapper(*args, **kwargs):
-        return reference(*args, **kwargs)
-
-    with pytest.raises(AssertionError, match=NOT_YOURS):
-        check(wrapper)
-
-
-@pytest.mark.parametrize("check, reference", FUNCTION_CHECKS, ids=IDS[:-1])
 def test_check_refuses_a_wrapper_calling_the_reference(check, reference):
     def wrapper(*args, **kwargs):
         return reference(*args, **kwargs)
 
     with pytest.raises(AssertionError):
         check(wrapper)
-
-
-@pytest.mark.parametrize("check, reference", FUNCTION_CHECKS, ids=IDS[:-1])
-def test_check_says_the_wrapper_called_the_reference(check, reference):
-    def wrapper(*args, **kwargs):
-        return reference(*args, **kwargs)
-
-    with pytest.raises(AssertionError, match=REFERENCE_CALLED):
-        check(wrapper)
-
-
-@pytest.mark.parametrize("check, reference", FUNCTION_CHECKS, ids=IDS[:-1])
-def test_check_refuses_a_fallback_after_a_swallowed_reference_call(check, reference):
-    """A student who tries the reference and falls back to a correct copy of their own."""
-    own = {
-        ref.reconstruction_loss: _loss_explicit,
-        ref.pca_baseline: _pca_eigh_float64,
-        ref.add_noise: _noise_clamp_kwargs,
-        ref.interpolate: _interp_loop,
-        ref.attribute_vector: _attr_sum_over_count,
-    }[reference]
-
-    def sneaky(*args, **kwargs):
-        try:
-            return reference(*args, **kwargs)
-        except Exception:
-            return own(*args, **kwargs)
-
-    with pytest.raises(AssertionError, match=REFERENCE_CALLED):
-        check(sneaky)
 
 
 class WrapsReference(nn.Module):
@@ -929,12 +888,6 @@ class StubAE(SequentialAE):
 class StubInitAE(nn.Module):
     def __init__(self, in_dim, latent_dim, hidden=(256, 64), out_activation=None):
         raise NotImplementedError()
-
-
-@pytest.mark.parametrize("check", [check for check, _ in FUNCTION_CHECKS], ids=IDS[:-1])
-def test_check_asks_to_replace_the_stub(check):
-    with pytest.raises(AssertionError, match=f"_stub raises NotImplementedError: {STUB}"):
-        check(_stub)
 
 
 def test_check_autoencoder_asks_to_replace_the_stubs():

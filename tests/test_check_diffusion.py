@@ -550,21 +550,6 @@ CHECKS = [
 IDS = [check.__name__ for check, _ in CHECKS]
 
 
-@pytest.mark.parametrize("check, reference", CHECKS, ids=IDS)
-def test_check_refuses_the_reference_itself(check, reference):
-    with pytest.raises(AssertionError, match=NOT_YOURS):
-        check(reference)
-
-
-@pytest.mark.parametrize("check, reference", CHECKS, ids=IDS)
-def test_check_says_the_wrapper_called_the_reference(check, reference):
-    def wrapper(*args, **kwargs):
-        return reference(*args, **kwargs)
-
-    with pytest.raises(AssertionError, match=REFERENCE_CALLED):
-        check(wrapper)
-
-
 def test_check_refuses_a_schedule_built_with_the_reference():
     def q_sample(x0, t, noise, schedule):
         sch = ref.DiffusionSchedule(schedule.betas)
@@ -572,21 +557,3 @@ def test_check_refuses_a_schedule_built_with_the_reference():
 
     with pytest.raises(AssertionError, match=REFERENCE_CALLED):
         C.check_q_sample(q_sample)
-
-
-@pytest.mark.parametrize("check", [c for c, _ in CHECKS], ids=IDS)
-def test_check_says_to_replace_the_stub(check):
-    def stub(*args, **kwargs):
-        raise NotImplementedError()
-
-    with pytest.raises(AssertionError, match=STUB):
-        check(stub)
-
-
-@pytest.mark.parametrize("check", [c for c, _ in CHECKS], ids=IDS)
-def test_check_names_a_missing_return(check):
-    def forgot_return(*args, **kwargs):
-        _ = args
-
-    with pytest.raises(AssertionError, match="Did you forget a `return`"):
-        check(forgot_return)

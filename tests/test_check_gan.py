@@ -8,7 +8,6 @@ copy, or called through a wrapper).
 
 from __future__ import annotations
 
-import functools
 import inspect
 
 import pytest
@@ -353,12 +352,6 @@ CHECKS = [
 IDS = [check.__name__ for check, _ in CHECKS]
 
 
-@pytest.mark.parametrize("check, reference", CHECKS, ids=IDS)
-def test_check_refuses_the_reference_itself(check, reference):
-    with pytest.raises(AssertionError, match=NOT_YOURS):
-        check(reference)
-
-
 def _exec_copy(reference):
     """``reference`` pasted into a notebook cell below the student's own imports."""
     namespace = dict(vars(ref))
@@ -375,25 +368,6 @@ def test_check_refuses_a_pasted_copy_of_the_reference(check, reference):
         check(_exec_copy(reference))
 
 
-@pytest.mark.parametrize("check, reference", CHECKS, ids=IDS)
-def test_check_refuses_a_functools_wraps_wrapper(check, reference):
-    @functools.wraps(reference)
-    def wrapper(*args, **kwargs):
-        return reference(*args, **kwargs)
-
-    with pytest.raises(AssertionError, match=NOT_YOURS):
-        check(wrapper)
-
-
-@pytest.mark.parametrize("check, reference", CHECKS, ids=IDS)
-def test_check_says_the_wrapper_called_the_reference(check, reference):
-    def wrapper(*args, **kwargs):
-        return reference(*args, **kwargs)
-
-    with pytest.raises(AssertionError, match=REFERENCE_CALLED):
-        check(wrapper)
-
-
 def test_check_generator_loss_refuses_the_discriminator_loss_pieces():
     """A generator loss leaning on another locked reference function is not the student's."""
 
@@ -403,41 +377,3 @@ def test_check_generator_loss_refuses_the_discriminator_loss_pieces():
 
     with pytest.raises(AssertionError, match=REFERENCE_CALLED):
         C.check_generator_loss(generator_loss)
-
-
-@pytest.mark.parametrize("check, reference", CHECKS, ids=IDS)
-def test_check_refuses_a_fallback_after_a_swallowed_reference_call(check, reference):
-    own = {
-        ref.discriminator_loss: _d_logsigmoid,
-        ref.generator_loss: _g_logsigmoid,
-        ref.optimal_discriminator: _opt_where,
-        ref.lsgan_losses: _ls_mse,
-        ref.hinge_losses: _hinge_clamp,
-    }[reference]
-
-    def sneaky(*args, **kwargs):
-        try:
-            return reference(*args, **kwargs)
-        except Exception:
-            return own(*args, **kwargs)
-
-    with pytest.raises(AssertionError, match=REFERENCE_CALLED):
-        check(sneaky)
-
-
-@pytest.mark.parametrize("check", [c for c, _ in CHECKS], ids=IDS)
-def test_check_says_to_replace_the_stub(check):
-    def stub(*args, **kwargs):
-        raise NotImplementedError()
-
-    with pytest.raises(AssertionError, match=STUB):
-        check(stub)
-
-
-@pytest.mark.parametrize("check", [c for c, _ in CHECKS], ids=IDS)
-def test_check_names_a_missing_return(check):
-    def forgot_return(*args, **kwargs):
-        _ = args
-
-    with pytest.raises(AssertionError, match="Did you forget a `return`"):
-        check(forgot_return)
