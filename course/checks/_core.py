@@ -166,11 +166,20 @@ def references_locked(*references) -> Iterator[list[str]]:
         del calls[start:]
 
 
-def call_student(fn: Callable, args=(), kwargs=None, *, references=(), case: str = ""):
+def call_student(
+    fn: Callable,
+    args=(),
+    kwargs=None,
+    *,
+    references=(),
+    case: str = "",
+    hints: dict[str, str] | None = None,
+):
     """Call ``fn(*args, **kwargs)`` with every reference locked; fail if it leaned on one.
 
     Any exception the student's code raises becomes an ``AssertionError`` saying
-    on which inputs it happened, so the student sees the case, not just a traceback.
+    on which inputs it happened, so the student sees the case, not just a traceback;
+    ``hints`` maps a phrase of such an error to the likely mistake to add.
     """
     name = getattr(fn, "__name__", "your function")
     with references_locked(*references) as recorded:
@@ -187,7 +196,12 @@ def call_student(fn: Callable, args=(), kwargs=None, *, references=(), case: str
             if recorded:
                 break_out = ReferenceCalledError(_reference_message(recorded[0]))
                 raise break_out from err
-            raise AssertionError(f"{name} raised {type(err).__name__}: {err}{where(case)}") from err
+            message = f"{name} raised {type(err).__name__}: {err}{where(case)}"
+            for phrase, hint in (hints or {}).items():  # known error text -> the likely mistake
+                if phrase in message:
+                    message = f"{message} {hint}"
+                    break
+            raise AssertionError(message) from err
     if recorded:
         raise ReferenceCalledError(_reference_message(recorded[0]))
     return out
