@@ -75,6 +75,39 @@ def nbgrader(*args: str, root: pathlib.Path = ROOT, db: str | None = None) -> st
     return proc.stdout + proc.stderr
 
 
+def verify(week: str, root: pathlib.Path = ROOT, timeout: int = 300) -> float:
+    """Run the solution notebook of ``week`` top to bottom in FAST mode; seconds taken.
+
+    Raises ``GraderError`` naming the failing cells: a solution that fails must not be
+    released (its students would get tests that their correct answers cannot pass).
+    """
+    import time
+
+    import nbclient
+
+    path = root / "solutions" / week / f"{week}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    start = time.perf_counter()
+    saved = dict(os.environ)
+    os.environ.update(environment())
+    try:
+        with tempfile.TemporaryDirectory(prefix="course-verify-") as tmp:
+            client = nbclient.NotebookClient(nb, timeout=timeout, allow_errors=True,
+                                             kernel_name="python3", resources={"metadata": {"path": tmp}})
+            client.execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    failed = [
+        f"{cell.get('id')}: {out.get('ename')}: {out.get('evalue', '')[:200]}"
+        for cell in nb.cells if cell.cell_type == "code"
+        for out in cell.get("outputs", []) if out.get("output_type") == "error"
+    ]
+    if failed:
+        raise GraderError(f"solutions/{week} fails in FAST mode, not released:\n  " + "\n  ".join(failed))
+    return time.perf_counter() - start
+
+
 def stamp(notebook_path: pathlib.Path, week: str) -> None:
     """Mark a generated notebook as generated: a banner cell and notebook metadata."""
     nb = nbformat.read(notebook_path, as_version=4)
