@@ -103,12 +103,13 @@ def run_job(job: dict, limits: Limits) -> dict:
 
 
 def score(student: str, week: str, prepared: repair.Prepared, run: dict | None,
-          note: str = "") -> dict:
+          note: str = "", max_score: float | None = None) -> dict:
     """The coordinator's verdict for one submission (the JSON written to ``grades/``)."""
     repairs = ([note] if note else []) + prepared.repairs
     result = {
         "student": student, "week": week, "status": "graded", "reason": None,
-        "score": 0.0, "max_score": sum(t["points"] for t in prepared.tests),
+        "score": 0.0,
+        "max_score": sum(t["points"] for t in prepared.tests) if max_score is None else max_score,
         "time_s": 0.0, "sandbox": None, "tests": [], "manual": prepared.manual,
         "answers": prepared.answers, "repairs": repairs, "flags": list(prepared.flags),
     }
@@ -169,11 +170,14 @@ def autograde(week: str, root: pathlib.Path, *, workers: int | None = None,
     limits = limits or Limits()
     workers = workers or os.cpu_count() or 1
     source = json.loads(source_notebook(root, week).read_text())
+    max_points = sum(float(repair.meta(c).get("points", 0)) for c in source["cells"]
+                     if repair.is_tests(c))
     submissions = find_submissions(root, week)
     if students:
         submissions = {s: v for s, v in submissions.items() if s in students}
     if not submissions:
         raise GraderError(f"no submissions for {week} under {root / 'submitted'}")
+    _ensure_gradebook(root, week)  # before any submission runs: fail early, hide it from them
     hide = hidden_paths(root)
     prepared, jobs = {}, {}
     for student, (path, note) in submissions.items():
@@ -191,7 +195,7 @@ def autograde(week: str, root: pathlib.Path, *, workers: int | None = None,
     start = time.perf_counter()
 
     def finish(student: str, run: dict | None) -> None:
-        results[student] = score(student, week, prepared[student], run)
+        results[student] = score(student, week, prepared[student], run, max_score=max_points)
         _write(root, week, results[student])
         r = results[student]
         log(f"{student}: {r['score']:g}/{r['max_score']:g}"
@@ -235,16 +239,27 @@ def _write(root: pathlib.Path, week: str, result: dict) -> None:
     tmp.replace(target)
 
 
-def _update_gradebook(root: pathlib.Path, week: str, results: dict[str, dict]) -> None:
-    """Auto scores into nbgrader's gradebook, written by this process only."""
+def _ensure_gradebook(root: pathlib.Path, week: str) -> None:
     from nbgrader.api import Gradebook, MissingEntry
 
     db = f"sqlite:///{root / 'gradebook.db'}"
     with Gradebook(db) as gb:
         try:
             gb.find_assignment(week)
+            return
         except MissingEntry:
-            _register_assignment(root, week, db)
+            pass
+    _register_assignment(root, week, db)
+
+
+def _update_gradebook(root: pathlib.Path, week: str, results: dict[str, dict]) -> None:
+    """Auto scores into nbgrader's gradebook, written by this process only."""
+    import warnings
+
+    from nbgrader.api import Gradebook, MissingEntry
+
+    db = f"sqlite:///{root / 'gradebook.db'}"
+    warnings.filterwarnings("ignore", message=".*not in session.*")  # nbgrader's own SAWarning
     with Gradebook(db) as gb:
         for student, result in results.items():
             gb.update_or_create_student(student)

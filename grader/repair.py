@@ -124,7 +124,7 @@ def prepare(source_nb: dict, submission: pathlib.Path) -> Prepared:
     previous_answer = None
     order: list[int] = []
 
-    for position, cell in enumerate(source_nb["cells"]):
+    for cell in source_nb["cells"]:
         gid = meta(cell).get("grade_id", cell.get("id"))
         if cell.get("cell_type") != "code" and not is_manual(cell):
             continue
@@ -149,7 +149,7 @@ def prepare(source_nb: dict, submission: pathlib.Path) -> Prepared:
         if index is not None:
             used.add(index)
             answer_of[index] = gid
-            order.append(position)
+            order.append(index)
         if is_manual(cell):
             out.manual.append({"grade_id": gid, "points": float(meta(cell).get("points", 0)),
                                "answer": answer})
