@@ -197,6 +197,7 @@ def autograde(week: str, root: pathlib.Path, *, workers: int | None = None,
     def finish(student: str, run: dict | None) -> None:
         results[student] = score(student, week, prepared[student], run, max_score=max_points)
         _write(root, week, results[student])
+        _write_autograded(root, week, source, results[student])
         r = results[student]
         log(f"{student}: {r['score']:g}/{r['max_score']:g}"
             + (f" ({r['reason']})" if r["reason"] else ""))
@@ -250,6 +251,33 @@ def _ensure_gradebook(root: pathlib.Path, week: str) -> None:
         except MissingEntry:
             pass
     _register_assignment(root, week, db)
+
+
+def _write_autograded(root: pathlib.Path, week: str, source: dict, result: dict) -> None:
+    """``autograded/<student>/<week>/<week>.ipynb``: the graded run as nbgrader's formgrader
+    expects it (the source's cells and metadata, the student's answers, each test's outcome),
+    so that TAs grade the written answers there as usual."""
+    import copy
+
+    nb = copy.deepcopy(source)
+    tests = {t["grade_id"]: t for t in result["tests"]}
+    manual = {m["grade_id"]: m["answer"] for m in result["manual"]}
+    for cell in nb["cells"]:
+        gid = repair.meta(cell).get("grade_id")
+        if repair.is_answer(cell):
+            cell["source"] = result["answers"].get(gid, "")
+        elif repair.is_manual(cell):
+            cell["source"] = manual.get(gid, "")
+        if cell.get("cell_type") == "code":
+            cell["outputs"], cell["execution_count"] = [], None
+            if gid in tests:
+                t = tests[gid]
+                text = f"{t['status']}: {t['score']:g}/{t['points']:g}" + (
+                    f"\n{t['message']}" if t["message"] else "")
+                cell["outputs"] = [{"output_type": "stream", "name": "stdout", "text": text}]
+    folder = root / "autograded" / result["student"] / week
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{week}.ipynb").write_text(json.dumps(nb, indent=1))
 
 
 def _update_gradebook(root: pathlib.Path, week: str, results: dict[str, dict]) -> None:
