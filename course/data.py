@@ -269,9 +269,22 @@ def loader(
         shuffle=shuffle,
         drop_last=drop_last,
         num_workers=0,
-        pin_memory=torch.cuda.is_available(),
+        pin_memory=torch.cuda.is_available() and _on_cpu(dataset),
         generator=generator,
     )
+
+
+def _on_cpu(dataset: Dataset) -> bool:
+    """Whether the dataset yields CPU tensors (only those can be pinned: a dataset already
+    moved to the GPU with ``.to(device())`` would make ``pin_memory`` fail)."""
+    if isinstance(dataset, TensorDataset):
+        return all(t.device.type == "cpu" for t in dataset.tensors)
+    try:
+        item = dataset[0]
+    except (IndexError, KeyError, TypeError, NotImplementedError):
+        return True
+    items = item if isinstance(item, (tuple, list)) else (item,)
+    return all(t.device.type == "cpu" for t in items if isinstance(t, torch.Tensor))
 
 
 def subset(dataset: Dataset, n: int, seed: int = 0) -> Subset:

@@ -457,15 +457,27 @@ class UNet(nn.Module):
     way down and up, skip connections by concatenation, and the sinusoidal
     :func:`timestep_embedding` passed through an MLP and added inside every block.
 
-    Shapes: ``x`` (B, channels, H, W) with H, W divisible by 4, ``t`` (B,) -> (B, channels, H, W).
+    With ``num_classes = K`` the model is also class-conditional: a learned embedding of the
+    label ``y`` in ``0..K-1`` is added to the time embedding, and the extra label ``K``
+    (also used when ``y`` is None) means "no label", the unconditional model of
+    classifier-free guidance (Ho & Salimans 2022): train with labels randomly replaced by
+    ``K``, sample with :func:`guided_eps` of the two predictions.
+
+    Shapes: ``x`` (B, channels, H, W) with H, W divisible by 4, ``t`` (B,), ``y`` (B,) long
+    or None -> (B, channels, H, W).
     """
 
-    def __init__(self, channels: int = 1, base: int = 32, time_dim: int = 128):
+    def __init__(
+        self, channels: int = 1, base: int = 32, time_dim: int = 128, num_classes: int | None = None
+    ):
         super().__init__()
         self.time_dim = time_dim
+        self.num_classes = num_classes
         self.time_mlp = nn.Sequential(
             nn.Linear(time_dim, time_dim), nn.SiLU(), nn.Linear(time_dim, time_dim)
         )
+        # Index num_classes is the "null" label of classifier-free guidance.
+        self.label_emb = nn.Embedding(num_classes + 1, time_dim) if num_classes else None
         c1, c2, c3 = base, 2 * base, 2 * base
         self.inc = nn.Conv2d(channels, c1, 3, padding=1)
         self.down1 = _ResBlock(c1, c1, time_dim)
@@ -484,7 +496,9 @@ class UNet(nn.Module):
         nn.init.zeros_(self.out[-1].weight)
         nn.init.zeros_(self.out[-1].bias)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None
+    ) -> torch.Tensor:
         if x.ndim != 4 or x.shape[-1] % 4 or x.shape[-2] % 4:
             raise ValueError(
                 f"x must be (B, C, H, W) with H, W divisible by 4, got shape {tuple(x.shape)}"
@@ -492,6 +506,16 @@ class UNet(nn.Module):
         if t.ndim != 1 or t.shape[0] != x.shape[0]:
             raise ValueError(f"t must be (B,) with B = {x.shape[0]}, got shape {tuple(t.shape)}")
         temb = self.time_mlp(timestep_embedding(t, self.time_dim).to(x.dtype))  # (B, time_dim)
+        if self.label_emb is not None:
+            if y is None:  # unconditional: the null label
+                y = torch.full_like(t, self.num_classes, dtype=torch.long)  # (B,)
+            if y.shape != t.shape or y.dtype != torch.long:
+                raise ValueError(f"y must be (B,) long labels, got {tuple(y.shape)} {y.dtype}")
+            if int(y.min()) < 0 or int(y.max()) > self.num_classes:
+                raise ValueError(f"y must lie in 0..{self.num_classes} ({self.num_classes} = none)")
+            temb = temb + self.label_emb(y).to(x.dtype)  # (B, time_dim)
+        elif y is not None:
+            raise ValueError("this UNet has no classes: build it with num_classes=K to pass y")
         h1 = self.down1(self.inc(x), temb)  # (B, c1, H, W)
         h2 = self.down2(self.pool1(h1), temb)  # (B, c2, H/2, W/2)
         h = self.mid(self.pool2(h2), temb)  # (B, c3, H/4, W/4)

@@ -13,7 +13,8 @@ reports the Fréchet (2-Wasserstein) distance between the two Gaussians,
 IS (Salimans et al., 2016, sec. 4) scores the class predictions :math:`p(y \\mid x)` alone:
 :math:`\\exp \\mathbb{E}_x \\operatorname{KL}(p(y \\mid x) \\,\\|\\, p(y))`. The order below follows
 the lecture: the distance between two Gaussians, the statistics of a feature set, FID
-from features, the Inception Score, and FID from images.
+from features, the Inception Score, and FID from images; last, an MNIST-domain feature
+extractor (a small digit classifier, trained once and cached) for FIDs of 28x28 digits.
 
 Everything is computed in float64: FID is a small difference of large traces, and float32
 loses most of its digits to that cancellation.
@@ -21,16 +22,22 @@ loses most of its digits to that cancellation.
 
 from __future__ import annotations
 
+import os
+import time
+from pathlib import Path
+
 import numpy as np
 import torch
 from torch import nn
 
 __all__ = [
+    "MNISTFeatureExtractor",
     "feature_statistics",
     "fid",
     "fid_from_features",
     "frechet_distance",
     "inception_score",
+    "mnist_feature_extractor",
 ]
 
 # Rows of ``probs`` must sum to 1 within this (float32 softmax outputs are off by ~1e-7).
@@ -368,3 +375,199 @@ def fid(real_images, fake_images, feature_extractor: nn.Module | None = None, ba
         module.train(was_training)
     print(f"fid: features from {label}, D = {feats_real.shape[1]}")
     return fid_from_features(feats_real, feats_fake)
+
+
+# ----------------------------------------------------------------------------- MNIST domain
+
+CACHE_ENV = "COURSE_CACHE"
+# Bump when the architecture or the training recipe changes: old cache files are then ignored.
+_EXTRACTOR_VERSION = 1
+_EXTRACTOR_SEED = 0
+_EXTRACTOR_FEATURES = 64
+# (epochs, batch size) per training source: a few seconds on one CPU core for the digits.
+_EXTRACTOR_RECIPE = {"digits": (10, 64), "mnist": (2, 128)}
+
+
+class MNISTFeatureExtractor(nn.Module):
+    """A small CNN digit classifier whose penultimate layer serves as FID features.
+
+    Shapes: ``forward(x)`` (B, 1, 28, 28) in [-1, 1] -> features (B, 64), the
+    pre-activation of the last hidden layer; ``logits(x)`` -> (B, 10) class logits, and
+    ``softmax(logits(x), dim=1)`` are the :math:`p(y \\mid x)` of an MNIST-domain Inception
+    Score. Architecture: conv 5x5 stride 2 (16 ch) -> ReLU -> conv 3x3 stride 2 (32 ch) ->
+    ReLU -> linear (64) = features -> ReLU -> linear (10). Attributes set by
+    :func:`mnist_feature_extractor`: ``trained_on`` (a description of the training data),
+    ``source`` (``"mnist"`` or ``"digits"``) and ``heldout_accuracy``.
+    """
+
+    num_features = _EXTRACTOR_FEATURES  # read by torchmetrics' FrechetInceptionDistance
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 16, 5, stride=2, padding=2),  # (B, 16, 14, 14)
+            nn.ReLU(),
+            nn.Conv2d(16, 32, 3, stride=2, padding=1),  # (B, 32, 7, 7)
+            nn.ReLU(),
+            nn.Flatten(),  # (B, 1568)
+            nn.Linear(32 * 7 * 7, _EXTRACTOR_FEATURES),  # (B, 64)
+        )
+        self.head = nn.Sequential(nn.ReLU(), nn.Linear(_EXTRACTOR_FEATURES, 10))
+        self.trained_on = "untrained"
+        self.source = ""
+        self.heldout_accuracy = float("nan")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28):
+            raise ValueError(
+                f"the MNIST feature extractor takes images of shape (B, 1, 28, 28) in [-1, 1], "
+                f"got {tuple(x.shape)}"
+            )
+        if not x.is_floating_point():
+            raise ValueError(f"images must be float in [-1, 1], got dtype {x.dtype}")
+        return self.body(x)  # (B, 64)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits (B, 10) of images (B, 1, 28, 28) in [-1, 1]."""
+        return self.head(self(x))
+
+
+def default_cache_dir() -> Path:
+    """Where trained helper networks are cached: ``$COURSE_CACHE``, else ``~/.cache/course``."""
+    env = os.environ.get(CACHE_ENV, "").strip()
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "course"
+
+
+def _extractor_source():
+    """``(source, train_dataset)``: MNIST if ``course.data.mnist`` can load it, else the digits."""
+    from course import data  # lazy: data imports torchvision/scikit-learn on demand
+
+    train = data.mnist(train=True)
+    return ("digits" if getattr(train, "offline", True) else "mnist"), train
+
+
+def _extractor_tensors(source: str, train):
+    """``(x_train, y_train, x_test, y_test)``; the digits' fixed test split when offline."""
+    from course import data
+
+    test = data.digits(train=False, size=28) if source == "digits" else data.mnist(train=False)
+
+    def tensors(ds):
+        if hasattr(ds, "data") and hasattr(ds, "targets"):  # torchvision: skip per-item loop
+            x = ds.data.unsqueeze(1).float() / 127.5 - 1  # uint8 (N, 28, 28) -> (N, 1, 28, 28)
+            return x, torch.as_tensor(ds.targets).long()
+        return data.as_tensors(ds)
+
+    return (*tensors(train), *tensors(test))
+
+
+def _random_shift(x: torch.Tensor, gen: torch.Generator, max_shift: int = 2) -> torch.Tensor:
+    """Translate each image (B, 1, H, W) by its own integer offset in [-max_shift, max_shift]^2,
+    filling with the background value -1 (augmentation: GAN samples are not always centred)."""
+    b, _, h, w = x.shape
+    padded = nn.functional.pad(x, [max_shift] * 4, value=-1.0)  # (B, 1, H + 2s, W + 2s)
+    dy, dx = torch.randint(0, 2 * max_shift + 1, (2, b), generator=gen)
+    rows = (dy[:, None] + torch.arange(h)).to(x.device)  # (B, H)
+    cols = (dx[:, None] + torch.arange(w)).to(x.device)  # (B, W)
+    idx_b = torch.arange(b, device=x.device)[:, None, None]
+    return padded[idx_b, 0, rows[:, :, None], cols[:, None, :]].unsqueeze(1)  # (B, 1, H, W)
+
+
+@torch.no_grad()
+def _accuracy(model: MNISTFeatureExtractor, x: torch.Tensor, y: torch.Tensor, dev) -> float:
+    correct = 0
+    for start in range(0, len(y), 1000):
+        logits = model.logits(x[start : start + 1000].to(dev))
+        correct += int((logits.argmax(1).cpu() == y[start : start + 1000]).sum())
+    return correct / len(y)
+
+
+def _seeded_extractor() -> MNISTFeatureExtractor:
+    """A freshly initialised network, seeded, without touching the global random state."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(_EXTRACTOR_SEED)
+        return MNISTFeatureExtractor()
+
+
+def _train_extractor(source, x_train, y_train, x_test, y_test, dev) -> tuple[dict, float]:
+    """Train the classifier (seeded, global random state untouched); state dict and accuracy."""
+    epochs, batch_size = _EXTRACTOR_RECIPE[source]
+    model = _seeded_extractor().to(dev).train()
+    gen = torch.Generator().manual_seed(_EXTRACTOR_SEED)
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=2e-3, total_steps=epochs * -(-len(y_train) // batch_size)
+    )
+    for _ in range(epochs):
+        perm = torch.randperm(len(y_train), generator=gen)
+        for start in range(0, len(y_train), batch_size):
+            idx = perm[start : start + batch_size]
+            xb = _random_shift(x_train[idx], gen).to(dev)  # (B, 1, 28, 28)
+            loss = nn.functional.cross_entropy(model.logits(xb), y_train[idx].to(dev))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+    model.eval()
+    acc = _accuracy(model, x_test, y_test, dev)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return state, acc
+
+
+def mnist_feature_extractor(device=None, cache_dir: str | os.PathLike | None = None) -> nn.Module:
+    """An MNIST-domain feature extractor for FID (and classifier for IS) on 28x28 digits.
+
+    Returns an :class:`MNISTFeatureExtractor` in eval mode with frozen parameters, on
+    ``device`` (default ``course.runtime.device()``): ``forward`` maps images
+    (N, 1, 28, 28) in [-1, 1] to features (N, 64); ``logits`` gives (N, 10). Use it as
+    ``fid(real, fake, feature_extractor=mnist_feature_extractor())``.
+
+    The network is a small CNN classifier trained once, seeded, on MNIST when
+    ``course.data.mnist`` can load it (files on disk or downloadable, FAST mode off), else
+    on scikit-learn's bundled digits at 28x28 (offline, a few seconds on one CPU core).
+    The weights are cached in ``cache_dir`` (default ``$COURSE_CACHE``, else
+    ``~/.cache/course``) in a file named after the training data, so later calls only
+    load. One printed line says which data it was trained on and its held-out accuracy.
+
+    Convention: FIDs are comparable only when computed with the same extractor (same
+    training data) and the same number of samples: a digits-trained and an MNIST-trained
+    extractor give different numbers for the same images.
+    """
+    from course.runtime import device as default_device
+
+    dev = torch.device(device) if device is not None else default_device()
+    root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    source, train = _extractor_source()
+    path = root / f"mnist_feature_extractor_{source}_v{_EXTRACTOR_VERSION}.pt"
+
+    model = _seeded_extractor()
+    payload = None
+    if path.is_file():
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+            model.load_state_dict(payload["state_dict"])
+        except Exception as err:  # truncated or foreign file: retrain and overwrite
+            print(f"mnist_feature_extractor: ignoring unreadable cache {path} ({err})")
+            payload = None
+    if payload is not None:
+        action = f"loaded from {path}"
+    else:
+        start = time.perf_counter()
+        state, acc = _train_extractor(source, *_extractor_tensors(source, train), dev)
+        seconds = time.perf_counter() - start
+        payload = {"state_dict": state, "heldout_accuracy": acc, "trained_on": train.description}
+        model.load_state_dict(state)
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        torch.save(payload, tmp)
+        os.replace(tmp, path)  # atomic: parallel processes never read a half-written file
+        action = f"trained in {seconds:.1f} s, cached to {path}"
+    model.trained_on = str(payload["trained_on"])
+    model.source = source
+    model.heldout_accuracy = float(payload["heldout_accuracy"])
+    model.to(dev).eval().requires_grad_(False)
+    print(
+        f"mnist_feature_extractor: CNN trained on {model.trained_on} "
+        f"(held-out accuracy {model.heldout_accuracy:.1%}); {action}"
+    )
+    return model

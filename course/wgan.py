@@ -1,4 +1,4 @@
-"""Week 03 — Wasserstein GANs: a critic that estimates the earth mover's distance.
+"""Week 04 — Wasserstein GANs: a critic that estimates the earth mover's distance.
 
 The earth mover's (Wasserstein-1) distance between :math:`P_r` and :math:`P_g` is
 
@@ -15,7 +15,7 @@ JS it is continuous in the generator's parameters even when the supports are dis
 by weight clipping (Arjovsky et al. 2017, Algorithm 1), by a gradient penalty (Gulrajani et
 al. 2017, eq. 3), or, for ordinary GAN discriminators, by the R1 penalty on real data
 (Mescheder et al. 2018, eq. 9). The order follows the lecture: the losses, clipping, the
-gradient penalty, EM in 1-D, R1.
+gradient penalty, EM in 1-D, R1, and a convolutional critic for 28x28 images.
 
 Conventions: losses are batch means to be *minimised*; penalties come *without* their
 weight (:math:`\\lambda`, :math:`\\gamma / 2`): the training loop multiplies, so the value
@@ -27,7 +27,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from course.gan import dcgan_init_
+
 __all__ = [
+    "ConvCritic",
     "clip_weights_",
     "critic_loss",
     "generator_loss",
@@ -219,3 +222,47 @@ def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         )
     (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)  # like real
     return grad.flatten(1).pow(2).sum(dim=1).mean()  # scalar
+
+
+# ----------------------------------------------------------------------------- a critic for images
+
+
+class ConvCritic(nn.Module):
+    """The DCGAN discriminator (:class:`course.gan.DCGANDiscriminator`) without BatchNorm:
+    a critic for 28x28 images whose score of one image never depends on the rest of the batch.
+
+    - Conv(channels, base, k=4, s=2, p=1): (B, base, 14, 14), LeakyReLU(0.2)
+    - Conv(base, 2*base, k=4, s=2, p=1): (B, 2*base, 7, 7), LeakyReLU(0.2)
+    - Conv(2*base, 1, k=7): (B, 1, 1, 1) -> scores (B,)
+
+    Why no BatchNorm: the gradient penalty constrains :math:`\\lVert \\nabla_x f(x) \\rVert`
+    *per sample*, which is meaningless when :math:`f(x_i)` depends on every :math:`x_j` of
+    the batch (Gulrajani et al. 2017, sec. 4: "no critic batch normalization"; they suggest
+    layer normalization instead). Without it the network is also a plain composition of
+    convolutions and 1-Lipschitz LeakyReLUs, so clipping its weights bounds its Lipschitz
+    constant. Outputs raw scores (no sigmoid): use with :func:`critic_loss`, or as logits
+    with the losses of :mod:`course.gan`, so that every loss of a comparison sees the same
+    network. Initialised like DCGAN (:func:`course.gan.dcgan_init_`).
+
+    Shapes: (B, channels, 28, 28) -> (B,).
+    """
+
+    def __init__(self, channels: int = 1, base: int = 64) -> None:
+        super().__init__()
+        self.channels = channels
+        self.net = nn.Sequential(
+            nn.Conv2d(channels, base, 4, 2, 1),  # (B, base, 14, 14)
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(base, 2 * base, 4, 2, 1),  # (B, 2*base, 7, 7)
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(2 * base, 1, 7, 1, 0),  # (B, 1, 1, 1)
+        )
+        self.apply(dcgan_init_)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or tuple(x.shape[1:]) != (self.channels, 28, 28):
+            raise ValueError(
+                f"x must be (B, {self.channels}, 28, 28), got {tuple(x.shape)}: "
+                "flattened images need x.view(-1, C, 28, 28)"
+            )
+        return self.net(x).flatten()  # (B,)

@@ -14,15 +14,21 @@ import functools
 import pytest
 
 import course.autoencoders as ae_ref
+import course.cyclegan as cyclegan_ref
 import course.diffusion as diffusion_ref
+import course.flows as flows_ref
 import course.gan as gan_ref
 import course.metrics as metrics_ref
+import course.stylegan as stylegan_ref
 import course.vae as vae_ref
 import course.wgan as wgan_ref
 from course.checks import autoencoders as AE
+from course.checks import cyclegan as CYCLEGAN
 from course.checks import diffusion as DIFFUSION
+from course.checks import flows as FLOWS
 from course.checks import gan as GAN
 from course.checks import metrics as METRICS
+from course.checks import stylegan as STYLEGAN
 from course.checks import vae as VAE
 from course.checks import wgan as WGAN
 from tests.test_check_autoencoders import (
@@ -32,22 +38,50 @@ from tests.test_check_autoencoders import (
     _noise_clamp_kwargs,
     _pca_eigh_float64,
 )
+from tests.test_check_cyclegan import (
+    _cg_mse,
+    _cycle_f_l1,
+    _cycle_float64,
+    _p2p_bce,
+    _rf_backwards,
+)
 from tests.test_check_diffusion import (
     _cos_abar,
     _ddim_tensors,
     _ddpm_via_posterior,
+    _dl_mse,
     _ge_mix,
     _lin_numpy,
     _qp_from_scratch,
     _qs_from_betas,
     _te_diffusers,
 )
+from tests.test_check_flows import (
+    _bpd_log2,
+    _cb_meshgrid,
+    _cf_where,
+    _ch_index,
+    _ci_divide,
+    _deq_int,
+    _made_numpy,
+)
 from tests.test_check_gan import _d_logsigmoid, _g_logsigmoid, _hinge_clamp, _ls_mse, _opt_where
 from tests.test_check_metrics import _fid_scipy, _is_numpy, _stats_torch_cov
+from tests.test_check_stylegan import (
+    _adain_torch,
+    _in_group_norm,
+    _mc_unfused,
+    _mix_repeat_cat,
+    _mw_stylegan2,
+    _pl_lerp,
+    _transfer_float64,
+    _trunc_lerp,
+)
 from tests.test_check_vae import (
     _bern_logsigmoid,
     _elbo_float64,
     _gauss_distribution,
+    _iwae_logsigmoid,
     _kl_distributions,
     _repar_distribution,
 )
@@ -77,6 +111,7 @@ TRIPLES = [
     (VAE.check_bernoulli_log_likelihood, vae_ref.bernoulli_log_likelihood, _bern_logsigmoid),
     (VAE.check_gaussian_log_likelihood, vae_ref.gaussian_log_likelihood, _gauss_distribution),
     (VAE.check_elbo, vae_ref.elbo, _elbo_float64),
+    (VAE.check_iwae_bound, vae_ref.iwae_bound, _iwae_logsigmoid),
     (GAN.check_discriminator_loss, gan_ref.discriminator_loss, _d_logsigmoid),
     (GAN.check_generator_loss, gan_ref.generator_loss, _g_logsigmoid),
     (GAN.check_optimal_discriminator, gan_ref.optimal_discriminator, _opt_where),
@@ -99,6 +134,27 @@ TRIPLES = [
     (DIFFUSION.check_ddim_step, diffusion_ref.ddim_step, _ddim_tensors),
     (DIFFUSION.check_timestep_embedding, diffusion_ref.timestep_embedding, _te_diffusers),
     (DIFFUSION.check_guided_eps, diffusion_ref.guided_eps, _ge_mix),
+    (CYCLEGAN.check_cycle_loss, cyclegan_ref.cycle_loss, _cycle_f_l1),
+    (CYCLEGAN.check_identity_loss, cyclegan_ref.identity_loss, _cycle_float64),
+    (CYCLEGAN.check_pix2pix_generator_loss, cyclegan_ref.pix2pix_generator_loss, _p2p_bce),
+    (CYCLEGAN.check_cyclegan_generator_loss, cyclegan_ref.cyclegan_generator_loss, _cg_mse),
+    (CYCLEGAN.check_receptive_field, cyclegan_ref.receptive_field, _rf_backwards),
+    (FLOWS.check_checkerboard_mask, flows_ref.checkerboard_mask, _cb_meshgrid),
+    (FLOWS.check_channel_mask, flows_ref.channel_mask, _ch_index),
+    (FLOWS.check_coupling_forward, flows_ref.coupling_forward, _cf_where),
+    (FLOWS.check_coupling_inverse, flows_ref.coupling_inverse, _ci_divide),
+    (FLOWS.check_bits_per_dim, flows_ref.bits_per_dim, _bpd_log2),
+    (FLOWS.check_dequantize, flows_ref.dequantize, _deq_int),
+    (FLOWS.check_made_masks, flows_ref.made_masks, _made_numpy),
+    (STYLEGAN.check_instance_norm, stylegan_ref.instance_norm, _in_group_norm),
+    (STYLEGAN.check_adain, stylegan_ref.adain, _adain_torch),
+    (STYLEGAN.check_adain_transfer, stylegan_ref.adain_transfer, _transfer_float64),
+    (STYLEGAN.check_modulate_weights, stylegan_ref.modulate_weights, _mw_stylegan2),
+    (STYLEGAN.check_modulated_conv2d, stylegan_ref.modulated_conv2d, _mc_unfused),
+    (STYLEGAN.check_truncate, stylegan_ref.truncate, _trunc_lerp),
+    (STYLEGAN.check_style_mix, stylegan_ref.style_mix, _mix_repeat_cat),
+    (STYLEGAN.check_path_length_penalty, stylegan_ref.path_length_penalty, _pl_lerp),
+    (DIFFUSION.check_diffusion_loss, diffusion_ref.diffusion_loss, _dl_mse),
 ]
 # Module-qualified: gan and wgan both have a check_generator_loss.
 IDS = [f"{check.__module__.rsplit('.', 1)[-1]}.{check.__name__}" for check, _, _ in TRIPLES]

@@ -13,6 +13,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 import course.diffusion as ref
 from course.checks import diffusion as C
@@ -534,6 +535,128 @@ def test_check_guided_eps_accepts_correct_variants(fn, capsys):
 
 
 # ---------------------------------------------------------------------------------------
+# diffusion_loss
+# ---------------------------------------------------------------------------------------
+
+
+def _dl(target="noise", low=0, high=None, one_t=False, use_noise=True, fresh_target=False,
+        sqrt=True, reduce="mean", detach=False):  # fmt: skip
+    """diffusion_loss with one switchable mistake."""
+
+    def fn(model, x0, schedule, t=None, noise=None):
+        T = schedule.num_timesteps
+        B = x0.shape[0]
+        if t is None:
+            hi = T if high is None else high
+            t = torch.randint(low, hi, (1,) if one_t else (B,), device=x0.device)
+            t = t.expand(B) if one_t else t
+        if noise is None or not use_noise:
+            noise = torch.randn_like(x0)
+        abar = schedule.alphas_cumprod.to(x0.device)[t.clamp(max=T - 1)]
+        a = abar.to(x0).view(-1, *[1] * (x0.ndim - 1))
+        a = a.sqrt() if sqrt else a
+        s = (1 - abar).sqrt().to(x0).view(-1, *[1] * (x0.ndim - 1))
+        x_t = a * x0 + s * noise
+        out = model(x_t, t)
+        tgt = {"noise": noise, "x0": x0}[target]
+        if fresh_target:
+            tgt = torch.randn_like(x0)
+        err = (out - tgt) ** 2
+        loss = err.sum() if reduce == "sum" else err.mean()
+        return loss.detach() if detach else loss
+
+    return fn
+
+
+@pytest.mark.parametrize(
+    "fn, message",
+    [
+        (_dl(target="x0"), "the target is x0, not the noise"),
+        (_dl(sqrt=False), "the sqrt on alphas_cumprod is missing"),
+        (_dl(reduce="sum"), "you summed the squared errors; the loss is their mean"),
+        (_dl(use_noise=False), "when noise is given, use it"),
+        (_dl(fresh_target=True), "the target must be the same noise that made x_t"),
+        (_dl(one_t=True), "the same step t for the whole batch"),
+        (_dl(low=1), r"never drew t = 0"),
+        (_dl(low=1, high=51), r"outside 0..T-1"),
+        (_dl(high=49), r"never drew the last step"),
+        (_dl(detach=True), "without a gradient"),
+    ],
+)
+def test_check_diffusion_loss_names_the_mistake(fn, message):
+    with pytest.raises(AssertionError, match=message):
+        C.check_diffusion_loss(fn)
+
+
+def _dl_per_sample_noise_check(model, x0, schedule, t=None, noise=None):
+    """Draws noise only when it is None, but the drawn noise is shared by every sample."""
+    if t is None:
+        t = torch.randint(0, schedule.num_timesteps, (x0.shape[0],), device=x0.device)
+    if noise is None:
+        noise = torch.randn_like(x0[:1]).expand_as(x0)
+    abar = _col(schedule.alphas_cumprod, t, x0)
+    return F.mse_loss(model(abar.sqrt() * x0 + (1 - abar).sqrt() * noise, t), noise)
+
+
+def _dl_seeded(model, x0, schedule, t=None, noise=None):
+    torch.manual_seed(0)
+    return _dl()(model, x0, schedule, t, noise)
+
+
+@pytest.mark.parametrize(
+    "fn, message",
+    [
+        (_dl_per_sample_noise_check, "every sample the same noise"),
+        (_dl_seeded, "don't seed inside the function"),
+    ],
+)
+def test_check_diffusion_loss_names_noise_mistakes(fn, message):
+    with pytest.raises(AssertionError, match=message):
+        C.check_diffusion_loss(fn)
+
+
+def _dl_loop(model, x0, schedule, t=None, noise=None):
+    """One sample at a time, coefficients from the betas in float64."""
+    B, T = x0.shape[0], len(schedule.betas)
+    if t is None:
+        t = torch.randint(0, T, (B,), device=x0.device)
+    if noise is None:
+        noise = torch.randn_like(x0)
+    abar = torch.cumprod(1 - schedule.betas, 0)
+    total = 0.0
+    for i in range(B):
+        a = abar[int(t[i])]
+        x_t = a.sqrt() * x0[i : i + 1].double() + (1 - a).sqrt() * noise[i : i + 1].double()
+        eps_hat = model(x_t.to(x0.dtype), t[i : i + 1])
+        total = total + ((eps_hat - noise[i : i + 1]) ** 2).sum()
+    return total / x0.numel()
+
+
+def _dl_mse(model, x0, schedule, t=None, noise=None):
+    if t is None:
+        t = torch.randint(schedule.num_timesteps, size=(len(x0),), device=x0.device)
+    eps = torch.randn_like(x0) if noise is None else noise
+    ab = schedule.alphas_cumprod.to(x0)[t.cpu()].to(x0.device).reshape(-1, *(1,) * (x0.dim() - 1))
+    return F.mse_loss(eps, model(torch.sqrt(ab) * x0 + torch.sqrt(1 - ab) * eps, t))
+
+
+@pytest.mark.parametrize("fn", [_dl(), _dl_loop, _dl_mse])
+def test_check_diffusion_loss_accepts_correct_variants(fn, capsys):
+    _passes(C.check_diffusion_loss, fn, capsys)
+
+
+def test_check_diffusion_loss_names_a_t_shift():
+    def shifted(model, x0, schedule, t=None, noise=None):
+        noise = torch.randn_like(x0) if noise is None else noise
+        t = torch.randint(0, schedule.num_timesteps, (len(x0),)) if t is None else t
+        abar = _col(schedule.alphas_cumprod, t, x0)
+        return F.mse_loss(model(abar.sqrt() * x0 + (1 - abar).sqrt() * noise, t + 1), noise)
+
+    with pytest.raises(AssertionError, match="passed t \\+ 1 to the model"):
+        C.check_diffusion_loss(shifted)
+
+
+# ---------------------------------------------------------------------------------------
 # every check
 # ---------------------------------------------------------------------------------------
 
@@ -546,6 +669,7 @@ CHECKS = [
     (C.check_ddim_step, ref.ddim_step),
     (C.check_timestep_embedding, ref.timestep_embedding),
     (C.check_guided_eps, ref.guided_eps),
+    (C.check_diffusion_loss, ref.diffusion_loss),
 ]
 IDS = [check.__name__ for check, _ in CHECKS]
 

@@ -13,6 +13,7 @@ import inspect
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 import course.gan as ref
 from course.checks import gan as C
@@ -377,3 +378,310 @@ def test_check_generator_loss_refuses_the_discriminator_loss_pieces():
 
     with pytest.raises(AssertionError, match=REFERENCE_CALLED):
         C.check_generator_loss(generator_loss)
+
+
+# ---------------------------------------------------------------------------------------
+# DCGAN generator and discriminator (classes)
+# ---------------------------------------------------------------------------------------
+
+
+class SequentialG(nn.Module):
+    """A correct generator: the course's layer plan, built with nn.Sequential."""
+
+    def __init__(self, z_dim=64, channels=1, base=64):
+        super().__init__()
+        self.z_dim = z_dim
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(z_dim, 2 * base, 7, 1, 0, bias=False),
+            nn.BatchNorm2d(2 * base),
+            nn.ReLU(),
+            nn.ConvTranspose2d(2 * base, base, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(base),
+            nn.ReLU(),
+            nn.ConvTranspose2d(base, channels, 4, 2, 1),
+            self.output_activation(),
+        )
+
+    def output_activation(self):
+        return nn.Tanh()
+
+    def forward(self, z):
+        return self.net(z.view(z.shape[0], self.z_dim, 1, 1))
+
+
+class LinearProjectionG(nn.Module):
+    """A correct generator as in the DCGAN paper's figure 1: a linear projection of z
+    reshaped to 7x7 feature maps, then functional activations and biases everywhere."""
+
+    def __init__(self, z_dim=64, channels=1, base=64):
+        super().__init__()
+        self.base = base
+        self.project = nn.Linear(z_dim, 2 * base * 7 * 7)
+        self.bn0 = nn.BatchNorm2d(2 * base)
+        self.up1 = nn.ConvTranspose2d(2 * base, base, 4, 2, 1)
+        self.bn1 = nn.BatchNorm2d(base)
+        self.up2 = nn.ConvTranspose2d(base, channels, 4, 2, 1)
+
+    def forward(self, z):
+        h = F.relu(self.bn0(self.project(z).view(-1, 2 * self.base, 7, 7)))
+        h = F.relu(self.bn1(self.up1(h)))
+        return torch.tanh(self.up2(h))
+
+
+class UpsampleConvG(nn.Module):
+    """A correct generator that upsamples by nearest neighbour + convolution."""
+
+    def __init__(self, z_dim=64, channels=1, base=64):
+        super().__init__()
+        self.layers = nn.ModuleList(
+            [
+                nn.ConvTranspose2d(z_dim, base, 7),
+                nn.BatchNorm2d(base),
+                nn.Upsample(scale_factor=2),
+                nn.Conv2d(base, base, 3, padding=1),
+                nn.BatchNorm2d(base),
+                nn.Upsample(scale_factor=2),
+                nn.Conv2d(base, channels, 3, padding=1),
+            ]
+        )
+
+    def forward(self, z):
+        h = z[:, :, None, None]
+        for layer in self.layers:
+            h = layer(h)
+            if isinstance(layer, nn.BatchNorm2d):
+                h = F.leaky_relu(h, 0.2)
+        return h.tanh()
+
+
+@pytest.mark.parametrize("cls", [SequentialG, LinearProjectionG, UpsampleConvG])
+def test_check_dcgan_generator_accepts_correct_variants(cls, capsys):
+    _passes(C.check_dcgan_generator, cls, capsys)
+
+
+class NoTanhG(SequentialG):
+    def output_activation(self):
+        return nn.Identity()
+
+
+class SigmoidG(SequentialG):
+    def output_activation(self):
+        return nn.Sigmoid()
+
+
+class NoReshapeG(SequentialG):
+    def forward(self, z):
+        return self.net(z)
+
+
+class FirstKernel4G(SequentialG):
+    """1 -> 4 -> 8 -> 16: the first layer copied from a 64x64 DCGAN (kernel 4)."""
+
+    def __init__(self, z_dim=64, channels=1, base=64):
+        super().__init__(z_dim, channels, base)
+        self.net[0] = nn.ConvTranspose2d(z_dim, 2 * base, 4, 1, 0, bias=False)
+
+
+class OneChannelG(SequentialG):
+    def __init__(self, z_dim=64, channels=1, base=64):
+        super().__init__(z_dim, 1, base)
+
+
+class FlatOutputG(SequentialG):
+    def forward(self, z):
+        return super().forward(z).flatten(1)
+
+
+class DetachedG(SequentialG):
+    def forward(self, z):
+        return super().forward(z).detach()
+
+
+class PooledG(SequentialG):
+    def __init__(self, z_dim=64, channels=1, base=64):
+        super().__init__(z_dim, channels, base)
+        self.net[0] = nn.ConvTranspose2d(z_dim, 2 * base, 14, 1, 0, bias=False)  # 14x14
+        self.net.insert(3, nn.MaxPool2d(2))  # back to 7x7
+
+
+class BatchMixingG(SequentialG):
+    """Transposes z, then reshapes to (B, z_dim, 1, 1): entries of different samples mix."""
+
+    def forward(self, z):
+        return self.net(z.T.reshape(z.shape[0], self.z_dim, 1, 1))
+
+
+WRONG_G_CLASSES = [
+    (NoTanhG, r"(not bounded|images live in \[-1, 1\]).*end with a tanh"),
+    (SigmoidG, r"never goes below 0.*sigmoid.*Use tanh"),
+    (NoReshapeG, r"reshape z \(B, z_dim\) to\s+\(B, z_dim, 1, 1\)"),
+    (FirstKernel4G, r"size 16x16, expected 28x28.*kernel 7"),
+    (OneChannelG, r"returned 1 channels"),
+    (FlatOutputG, r"flat images"),
+    (DetachedG, r"no gradient reaches"),
+    (PooledG, r"uses MaxPool2d: DCGAN has no pooling"),
+    (BatchMixingG, r"changes with the rest of the batch"),
+]
+
+
+@pytest.mark.parametrize(
+    "cls, message", WRONG_G_CLASSES, ids=[c.__name__ for c, _ in WRONG_G_CLASSES]
+)
+def test_check_dcgan_generator_names_the_mistake(cls, message):
+    with pytest.raises(AssertionError, match=message):
+        C.check_dcgan_generator(cls)
+
+
+class SequentialD(nn.Module):
+    """A correct discriminator: the course's layer plan."""
+
+    def __init__(self, channels=1, base=64):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(channels, base, 4, 2, 1),
+            self.activation(),
+            nn.Conv2d(base, 2 * base, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(2 * base),
+            self.activation(),
+            nn.Conv2d(2 * base, 1, 7, 1, 0),
+        )
+
+    def activation(self):
+        return nn.LeakyReLU(0.2)
+
+    def forward(self, x):
+        return self.net(x).view(-1)
+
+
+class LinearHeadD(nn.Module):
+    """A correct discriminator with a linear read-out and functional leaky ReLUs."""
+
+    def __init__(self, channels=1, base=64):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, base, 5, 2, 2)
+        self.conv2 = nn.Conv2d(base, 2 * base, 5, 2, 2)
+        self.bn2 = nn.BatchNorm2d(2 * base)
+        self.fc = nn.Linear(2 * base * 7 * 7, 1)
+
+    def forward(self, x):
+        h = F.leaky_relu(self.conv1(x), 0.2)
+        h = F.leaky_relu(self.bn2(self.conv2(h)), 0.2)
+        return self.fc(h.flatten(1))[:, 0]
+
+
+@pytest.mark.parametrize("cls", [SequentialD, LinearHeadD])
+def test_check_dcgan_discriminator_accepts_correct_variants(cls, capsys):
+    _passes(C.check_dcgan_discriminator, cls, capsys)
+
+
+class SigmoidD(SequentialD):
+    def forward(self, x):
+        return torch.sigmoid(super().forward(x))
+
+
+class SqueezeD(SequentialD):
+    def forward(self, x):
+        return self.net(x).squeeze()
+
+
+class ColumnD(SequentialD):
+    def forward(self, x):
+        return self.net(x).view(-1, 1)
+
+
+class ReluD(SequentialD):
+    def activation(self):
+        return nn.ReLU()
+
+
+class OneChannelD(SequentialD):
+    def __init__(self, channels=1, base=64):
+        super().__init__(1, base)
+
+
+class AvgPoolD(SequentialD):
+    def __init__(self, channels=1, base=64):
+        super().__init__(channels, base)
+        self.net[-1] = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(2 * base, 1, 1))
+
+
+class DetachedD(SequentialD):
+    def forward(self, x):
+        return super().forward(x.detach())
+
+
+WRONG_D_CLASSES = [
+    (SigmoidD, r"probabilities in \[0, 1\].*remove the final\s+sigmoid"),
+    (SqueezeD, r"shape \(\) for a batch of one.*\.squeeze\(\)"),
+    (ColumnD, r"returned shape \(5, 1\).*\.flatten\(\)"),
+    (ReluD, r"nn.ReLU.*LeakyReLU\(0.2\)"),
+    (OneChannelD, r"channels.*constructor's arguments"),
+    (AvgPoolD, r"uses AdaptiveAvgPool2d: DCGAN has no pooling"),
+    (DetachedD, r"no gradient reaches \['the input'\]"),
+]
+
+
+@pytest.mark.parametrize(
+    "cls, message", WRONG_D_CLASSES, ids=[c.__name__ for c, _ in WRONG_D_CLASSES]
+)
+def test_check_dcgan_discriminator_names_the_mistake(cls, message):
+    with pytest.raises(AssertionError, match=message):
+        C.check_dcgan_discriminator(cls)
+
+
+DCGAN_CHECKS = [
+    (C.check_dcgan_generator, ref.DCGANGenerator),
+    (C.check_dcgan_discriminator, ref.DCGANDiscriminator),
+]
+
+
+@pytest.mark.parametrize("check, reference", DCGAN_CHECKS, ids=["generator", "discriminator"])
+def test_dcgan_checks_refuse_the_reference_and_its_subclass(check, reference):
+    with pytest.raises(AssertionError, match=NOT_YOURS):
+        check(reference)
+    subclass = type("Mine", (reference,), {})
+    with pytest.raises(AssertionError, match=NOT_YOURS):
+        check(subclass)
+    with pytest.raises(AssertionError, match=f"{NOT_YOURS}|{REFERENCE_CALLED}"):
+        check(_exec_copy(reference))
+
+
+@pytest.mark.parametrize("check, reference", DCGAN_CHECKS, ids=["generator", "discriminator"])
+def test_dcgan_checks_refuse_a_wrapper_around_the_reference(check, reference):
+    class Wrapper(nn.Module):
+        def __init__(self, *args, **kwargs):
+            super().__init__()
+            self.inner = reference(*args, **kwargs)
+
+        def forward(self, x):
+            return self.inner(x)
+
+    with pytest.raises(AssertionError, match=REFERENCE_CALLED):
+        check(Wrapper)
+
+
+@pytest.mark.parametrize(
+    "check, cls", [(C.check_dcgan_generator, SequentialG), (C.check_dcgan_discriminator, SigmoidD)]
+)
+def test_dcgan_checks_leave_the_global_rng_state_unchanged(check, cls):
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    try:
+        check(cls)
+    except AssertionError:
+        pass  # a failing check restores it too
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+class StubG(nn.Module):
+    def __init__(self, z_dim=64, channels=1, base=64):
+        super().__init__()
+        self.layer = nn.Linear(1, 1)
+
+    def forward(self, z):
+        raise NotImplementedError()
+
+
+def test_check_dcgan_generator_says_to_replace_the_stub():
+    with pytest.raises(AssertionError, match=STUB):
+        C.check_dcgan_generator(StubG)

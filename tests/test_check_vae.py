@@ -14,6 +14,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torch.distributions import Bernoulli, Normal, kl_divergence
 
 import course.vae as ref
@@ -409,6 +410,337 @@ def test_check_elbo_accepts_correct_variants(fn, capsys):
 
 
 # ---------------------------------------------------------------------------------------
+# VAE (the class)
+# ---------------------------------------------------------------------------------------
+
+
+def _layers(sizes):
+    """Linear layers with ReLU between them, none after the last."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+class ChunkVAE(nn.Module):
+    """Correct: one encoder head of 2 * latent_dim split with chunk, explicit randn_like."""
+
+    def __init__(self, in_dim, latent_dim, hidden=(512, 256)):
+        super().__init__()
+        self.encoder = _layers([in_dim, *hidden, 2 * latent_dim])
+        self.decoder = _layers([latent_dim, *reversed(hidden), in_dim])
+
+    def encode(self, x):
+        return self.encoder(x.flatten(1)).chunk(2, dim=1)
+
+    def decode(self, z):
+        return self.decoder(z)
+
+    def sample_z(self, mu, logvar):
+        return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+
+    def forward(self, x):
+        mu, logvar = self.encode(x)
+        return self.decode(self.sample_z(mu, logvar)).view_as(x), mu, logvar
+
+
+class TwoHeadsRsampleVAE(nn.Module):
+    """Correct: separate mu and logvar heads, torch.distributions rsample, reshape."""
+
+    def __init__(self, in_dim, latent_dim, hidden=(512, 256)):
+        super().__init__()
+        self.body = _layers([in_dim, *hidden])
+        self.act = nn.ReLU()
+        self.mu_head = nn.Linear(hidden[-1], latent_dim)
+        self.logvar_head = nn.Linear(hidden[-1], latent_dim)
+        self.decoder = _layers([latent_dim, *reversed(hidden), in_dim])
+
+    def encode(self, x):
+        h = self.act(self.body(x.reshape(len(x), -1)))
+        return self.mu_head(h), self.logvar_head(h)
+
+    def decode(self, z):
+        return self.decoder(z)
+
+    def forward(self, x):
+        mu, logvar = self.encode(x)
+        z = Normal(mu, logvar.exp().sqrt()).rsample()
+        return self.decode(z).reshape(x.shape), mu, logvar
+
+
+@pytest.mark.parametrize("cls", [ChunkVAE, TwoHeadsRsampleVAE])
+def test_check_vae_accepts_correct_variants(cls, capsys):
+    _passes(C.check_vae, cls, capsys)
+
+
+class DecodesMu(ChunkVAE):
+    def sample_z(self, mu, logvar):
+        return mu
+
+
+class VarianceAsStd(ChunkVAE):
+    def sample_z(self, mu, logvar):
+        return mu + logvar.exp() * torch.randn_like(mu)
+
+
+class OneNoiseForTheBatch(ChunkVAE):
+    def sample_z(self, mu, logvar):
+        return mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape[1], dtype=mu.dtype)
+
+
+class UniformNoise(ChunkVAE):
+    def sample_z(self, mu, logvar):
+        return mu + torch.exp(0.5 * logvar) * torch.rand_like(mu)
+
+
+class DetachedZ(ChunkVAE):
+    def sample_z(self, mu, logvar):
+        return Normal(mu, torch.exp(0.5 * logvar)).sample()
+
+
+class SigmoidDecoder(ChunkVAE):
+    def decode(self, z):
+        return torch.sigmoid(self.decoder(z))
+
+
+class ReluOnEncoderOutput(ChunkVAE):
+    def encode(self, x):
+        return torch.relu(self.encoder(x.flatten(1))).chunk(2, dim=1)
+
+
+class EncodeReturnsOneTensor(ChunkVAE):
+    def encode(self, x):
+        return self.encoder(x.flatten(1))
+
+    def forward(self, x):
+        mu, logvar = self.encode(x).chunk(2, dim=1)
+        return self.decode(self.sample_z(mu, logvar)).view_as(x), mu, logvar
+
+
+class LatentsFirst(ChunkVAE):
+    def forward(self, x):
+        logits, mu, logvar = super().forward(x)
+        return mu, logvar, logits
+
+
+class ReturnsLogitsOnly(ChunkVAE):
+    def forward(self, x):
+        return super().forward(x)[0]
+
+
+class NoViewAs(ChunkVAE):
+    def forward(self, x):
+        mu, logvar = self.encode(x)
+        return self.decode(self.sample_z(mu, logvar)), mu, logvar
+
+
+class NoSecondHiddenLayer(ChunkVAE):
+    def __init__(self, in_dim, latent_dim, hidden=(512, 256)):
+        super().__init__(in_dim, latent_dim, hidden)
+        self.encoder = _layers([in_dim, hidden[0], 2 * latent_dim])
+
+
+WRONG_VAES = [
+    (DecodesMu, "returned the same logits twice"),
+    (VarianceAsStd, r"used exp\(logvar\), the variance, as the standard deviation"),
+    (OneNoiseForTheBatch, "same noise for every sample of the batch"),
+    (UniformNoise, r"torch.rand draws from U\[0, 1\)"),
+    (DetachedZ, r"reconstruction term gives no gradient to \['encoder"),
+    (SigmoidDecoder, r"decode returns values in \[0, 1\]: return the \*logits\*"),
+    (ReluOnEncoderOutput, "never returns a negative mu"),
+    (EncodeReturnsOneTensor, r"encode returned one tensor .*chunk\(2, dim=1\)"),
+    (LatentsFirst, "in this order, the logits first"),
+    (ReturnsLogitsOnly, r"forward returned a tensor of shape .*triple \(logits, mu, logvar\)"),
+    (NoViewAs, r"logits.view_as\(x\)"),
+    (NoSecondHiddenLayer, "parameters, expected"),
+]
+
+
+@pytest.mark.parametrize("cls, message", WRONG_VAES, ids=[c.__name__ for c, _ in WRONG_VAES])
+def test_check_vae_names_the_mistake(cls, message):
+    with pytest.raises(AssertionError, match=message):
+        C.check_vae(cls)
+
+
+class SubclassOfReference(ref.VAE):
+    pass
+
+
+class WrapsReferenceVAE(nn.Module):
+    def __init__(self, in_dim, latent_dim, hidden=(512, 256)):
+        super().__init__()
+        self.inner = ref.VAE(in_dim, latent_dim, hidden)
+
+    def encode(self, x):
+        return self.inner.encode(x)
+
+    def decode(self, z):
+        return self.inner.decode(z)
+
+    def forward(self, x):
+        return self.inner(x)
+
+
+class UsesReferenceReparameterize(ChunkVAE):
+    def sample_z(self, mu, logvar):
+        return ref.reparameterize(mu, logvar)
+
+
+@pytest.mark.parametrize("cls", [ref.VAE, SubclassOfReference])
+def test_check_vae_refuses_the_reference_class(cls):
+    with pytest.raises(AssertionError, match=NOT_YOURS):
+        C.check_vae(cls)
+
+
+def test_check_vae_refuses_a_pasted_copy():
+    source = inspect.getsource(ref.VAE).replace("class VAE(", "class MyVAE(", 1)
+    namespace = dict(vars(ref), __name__="student_notebook")
+    exec(compile(source, "<student cell>", "exec"), namespace)
+    with pytest.raises(AssertionError, match=NOT_YOURS):
+        C.check_vae(namespace["MyVAE"])
+
+
+@pytest.mark.parametrize("cls", [WrapsReferenceVAE, UsesReferenceReparameterize])
+def test_check_vae_refuses_the_reference_inside(cls):
+    with pytest.raises(AssertionError, match=REFERENCE_CALLED):
+        C.check_vae(cls)
+
+
+class StubVAE(ChunkVAE):
+    def forward(self, x):
+        raise NotImplementedError()
+
+
+def test_check_vae_says_to_replace_the_stub():
+    with pytest.raises(AssertionError, match=STUB):
+        C.check_vae(StubVAE)
+
+
+def test_check_vae_leaves_the_global_rng_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    C.check_vae(ChunkVAE)
+    assert torch.equal(torch.rand(3), expected)
+
+
+# ---------------------------------------------------------------------------------------
+# iwae_bound
+# ---------------------------------------------------------------------------------------
+
+
+def _log_weights(x, model, k, noise, *, std=None, prior=True, q=True):
+    """log w_i = log p(x|z_i) + log p(z_i) - log q(z_i|x), each term switchable: (k, B)."""
+    mu, logvar = model.encode(x)  # (B, L)
+    if noise is None:
+        noise = torch.randn(k, *mu.shape, dtype=mu.dtype, device=mu.device)  # (k, B, L)
+    sigma = torch.exp(0.5 * logvar) if std is None else std(logvar)
+    z = mu + sigma * noise  # (k, B, L)
+    logits = model.decode(z)  # (k, B, D)
+    xf = x.flatten(1)
+    log_w = (xf * F.logsigmoid(logits) + (1 - xf) * F.logsigmoid(-logits)).sum(-1)
+    if prior:
+        log_w = log_w - 0.5 * (z**2).sum(-1)  # log 2 pi cancels against q's
+    if q:
+        log_w = log_w + 0.5 * (noise**2 + logvar).sum(-1)
+    return log_w
+
+
+def _iwae_logsigmoid(x, model, k, noise=None):
+    return torch.logsumexp(_log_weights(x, model, k, noise), dim=0) - math.log(k)
+
+
+def _iwae_distributions_loop(x, model, k, noise=None):
+    """One importance sample at a time, log-densities from torch.distributions."""
+    mu, logvar = model.encode(x)
+    q = Normal(mu, torch.exp(0.5 * logvar))
+    prior = Normal(torch.zeros_like(mu), torch.ones_like(mu))
+    log_w = []
+    for i in range(k):
+        z = q.rsample() if noise is None else mu + q.scale * noise[i]  # (B, L)
+        px = Bernoulli(logits=model.decode(z), validate_args=False)
+        log_w.append(
+            px.log_prob(x.flatten(1)).sum(1) + prior.log_prob(z).sum(1) - q.log_prob(z).sum(1)
+        )
+    return torch.stack(log_w).logsumexp(0) - math.log(k)
+
+
+def _iwae_max_trick_float64(x, model, k, noise=None):
+    log_w = _log_weights(x, model, k, noise).double()  # (k, B)
+    top = log_w.max(0).values  # (B,)
+    return (top + (log_w - top).exp().mean(0).log()).to(x.dtype)
+
+
+@pytest.mark.parametrize(
+    "fn", [_iwae_logsigmoid, _iwae_distributions_loop, _iwae_max_trick_float64]
+)
+def test_check_iwae_bound_accepts_correct_variants(fn, capsys):
+    _passes(C.check_iwae_bound, fn, capsys)
+
+
+def _iwae_with(reduce, **terms):
+    def iwae_bound(x, model, k, noise=None):
+        return reduce(_log_weights(x, model, k, noise, **terms), k)
+
+    return iwae_bound
+
+
+def _lme(log_w, k):
+    return torch.logsumexp(log_w, 0) - math.log(k)
+
+
+def _iwae_one_z(x, model, k, noise=None):
+    if noise is not None:
+        noise = noise[:1].expand_as(noise)  # the first draw, k times
+    return _lme(_log_weights(x, model, k, noise), k)
+
+
+def _iwae_closed_form_kl(x, model, k, noise=None):
+    mu, logvar = model.encode(x)
+    z = mu + torch.exp(0.5 * logvar) * noise
+    logits = model.decode(z)
+    rec = -F.binary_cross_entropy_with_logits(
+        logits, x.flatten(1).expand_as(logits), reduction="none"
+    ).sum(-1)
+    return rec.mean(0) - _my_kl(mu, logvar)
+
+
+def _iwae_ignores_noise(x, model, k, noise=None):
+    return _lme(_log_weights(x, model, k, None), k)
+
+
+WRONG_IWAE = [
+    (_iwae_with(lambda lw, k: lw.mean(0)), "you averaged the log-weights"),
+    (_iwae_with(lambda lw, k: torch.logsumexp(lw, 0)), "you forgot the -log k"),
+    (_iwae_with(_lme, prior=False), r"log p\(z\), the prior, is missing"),
+    (_iwae_with(_lme, q=False), r"log q\(z \| x\) is missing"),
+    (_iwae_one_z, "you used one z for all k samples"),
+    (_iwae_closed_form_kl, "you used the closed-form KL"),
+    (_iwae_with(lambda lw, k: lw.exp().mean(0).log()), "the weights exp\\(log w\\) underflow"),
+    (_iwae_with(lambda lw, k: lw.logsumexp(1) - math.log(k)), r"reduce over the k samples"),
+    (_iwae_with(_lme, std=torch.exp), r"exp\(logvar\), the variance, as the standard deviation"),
+    (_iwae_ignores_noise, "different value for the same noise"),
+    (_iwae_with(lambda lw, k: _lme(lw, k).detach()), "result without gradient"),
+]
+
+
+@pytest.mark.parametrize("fn, message", WRONG_IWAE)
+def test_check_iwae_bound_names_the_mistake(fn, message):
+    with pytest.raises(AssertionError, match=message):
+        C.check_iwae_bound(fn)
+
+
+def test_check_iwae_bound_leaves_the_global_rng_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    C.check_iwae_bound(_iwae_logsigmoid)
+    assert torch.equal(torch.rand(3), expected)
+
+
+# ---------------------------------------------------------------------------------------
 # Shared: stubs, the reference itself, and wrappers around it
 # ---------------------------------------------------------------------------------------
 
@@ -418,6 +750,7 @@ CHECKS = [
     (C.check_bernoulli_log_likelihood, ref.bernoulli_log_likelihood),
     (C.check_gaussian_log_likelihood, ref.gaussian_log_likelihood),
     (C.check_elbo, ref.elbo),
+    (C.check_iwae_bound, ref.iwae_bound),
 ]
 IDS = [check.__name__ for check, _ in CHECKS]
 

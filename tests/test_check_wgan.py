@@ -1,4 +1,4 @@
-"""The week 03 checks (``course.checks.wgan``) judged on student-like code.
+"""The week 04 checks (``course.checks.wgan``) judged on student-like code.
 
 For every check: realistic wrong implementations must be rejected with the message
 that names *their* mistake, correct implementations written another way must pass,

@@ -318,3 +318,14 @@ def test_as_tensors_on_digits_matches_tensors():
     idx = data.subset(ds, 20, seed=0).indices
     assert torch.equal(x, ds.tensors[0][idx]) and torch.equal(y, ds.tensors[1][idx])
     assert math.isclose(float(x.min()), -1.0)
+
+
+def test_loader_pins_only_cpu_datasets():
+    """A dataset already on an accelerator cannot be pinned (the week 01 notebook on Colab)."""
+    from course.data import _on_cpu
+
+    cpu = torch.utils.data.TensorDataset(torch.zeros(4, 2), torch.zeros(4))
+    moved = torch.utils.data.TensorDataset(torch.zeros(4, 2, device="meta"))
+    assert _on_cpu(cpu) and not _on_cpu(moved)
+    assert not _on_cpu([(torch.zeros(2, device="meta"), 1)])
+    assert _on_cpu([(torch.zeros(2), 1)])

@@ -639,3 +639,20 @@ def test_unet_shapes_and_training_step():
     assert not torch.allclose(a[0], a[1])
     with pytest.raises(ValueError, match="divisible by 4"):
         net(torch.randn(1, 1, 30, 30), torch.tensor([1]))
+
+
+def test_unet_class_conditioning():
+    torch.manual_seed(0)
+    net = UNet(channels=1, base=8, time_dim=16, num_classes=10)
+    torch.nn.init.normal_(net.out[-1].weight)
+    x = torch.randn(1, 1, 28, 28).expand(3, -1, -1, -1)
+    t = torch.tensor([5, 5, 5])
+    with torch.no_grad():
+        a = net(x, t, torch.tensor([1, 2, 10]))
+        null = net(x, t)  # y=None is the "no label" index 10
+    assert not torch.allclose(a[0], a[1])  # the label changes the prediction
+    torch.testing.assert_close(null[2], a[2])
+    with pytest.raises(ValueError, match="0..10"):
+        net(x, t, torch.tensor([0, 1, 11]))
+    with pytest.raises(ValueError, match="no classes"):
+        UNet(base=8, time_dim=16)(x, t, torch.tensor([0, 1, 2]))

@@ -190,13 +190,16 @@ def _course(tmp: pathlib.Path) -> pathlib.Path:
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
+    pathlib.Path(CANARY).unlink(missing_ok=True)  # left by an earlier run with basic isolation
     serial_root = _course(tmp_path_factory.mktemp("serial"))
     parallel_root = _course(tmp_path_factory.mktemp("parallel"))
     serial = {r["student"]: r for r in autograde(WEEK, serial_root, workers=1, limits=LIMITS,
                                                   log=lambda *a: None)}
     parallel = {r["student"]: r for r in autograde(WEEK, parallel_root, workers=2, limits=LIMITS,
                                                     log=lambda *a: None)}
-    return serial_root, serial, parallel
+    yield serial_root, serial, parallel
+    if not STRONG:
+        pathlib.Path(CANARY).unlink(missing_ok=True)
 
 
 def _scores(result: dict) -> dict:

@@ -24,6 +24,7 @@ from course.metrics import (
     fid_from_features,
     frechet_distance,
     inception_score,
+    mnist_feature_extractor,
 )
 
 # Agreement with an independent float64 computation on well-conditioned input.
@@ -385,3 +386,199 @@ def test_fid_matches_torchmetrics_with_same_extractor():
     got = fid(real, fake, feature_extractor=extractor)
     # torchmetrics uses complex eigvals of S1 S2 and a one-pass covariance: ~1e-12 apart.
     assert got == pytest.approx(expected, rel=1e-9)
+
+
+# --- the MNIST-domain feature extractor ----------------------------------------------------
+# Trained once per test session into a temporary cache (offline: FAST mode, bundled digits);
+# every later call in these tests only loads it.
+
+
+@pytest.fixture(scope="session")
+def digits_extractor(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("course_cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("COURSE_FAST", "1")
+        before = torch.get_rng_state()
+        model = mnist_feature_extractor(device="cpu", cache_dir=cache)
+        assert torch.equal(torch.get_rng_state(), before), "training changed the global RNG"
+    return cache, model
+
+
+@pytest.fixture
+def digits_sets():
+    from course.data import as_tensors, digits
+
+    x_train, y_train = as_tensors(digits(train=True))
+    x_test, y_test = as_tensors(digits(train=False))
+    return x_train, y_train, x_test, y_test
+
+
+def _blur(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Separable Gaussian blur (sigma = size / 3) with background padding, independent of the
+    code under test."""
+    r = torch.arange(size, dtype=torch.float32) - size // 2
+    w = torch.exp(-(r**2) / (2 * (size / 3) ** 2))
+    w = w / w.sum()
+    x = nn.functional.pad(x, [size // 2] * 4, value=-1.0)
+    x = nn.functional.conv2d(x, w.view(1, 1, 1, size))
+    return nn.functional.conv2d(x, w.view(1, 1, size, 1))
+
+
+def test_extractor_classifies_heldout_digits(digits_extractor, digits_sets):
+    _, model = digits_extractor
+    _, _, x_test, y_test = digits_sets
+    with torch.no_grad():
+        pred = model.logits(x_test).argmax(dim=1)
+    accuracy = float((pred == y_test).float().mean())
+    assert accuracy >= 0.95
+    assert model.heldout_accuracy == pytest.approx(accuracy)
+    assert model.source == "digits" and "digits" in model.trained_on
+
+
+def test_extractor_interface(digits_extractor, digits_sets):
+    _, model = digits_extractor
+    x = digits_sets[2][:5]
+    assert not model.training
+    assert all(not p.requires_grad for p in model.parameters())
+    assert all(p.device.type == "cpu" for p in model.parameters())
+    feats = model(x)
+    assert feats.shape == (5, model.num_features) == (5, 64)
+    assert torch.isfinite(feats).all() and feats.std() > 0
+    with pytest.raises(ValueError, match=r"\(B, 1, 28, 28\)"):
+        model(torch.zeros(5, 28, 28))
+    with pytest.raises(ValueError, match=r"\(B, 1, 28, 28\)"):
+        model(torch.zeros(5, 3, 32, 32))
+
+
+def test_extractor_loads_from_cache_without_training(digits_extractor, monkeypatch, capsys):
+    import course.metrics as metrics
+
+    cache, model = digits_extractor
+    capsys.readouterr()
+    monkeypatch.setenv("COURSE_FAST", "1")
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("retrained although the cache holds the weights")
+
+    monkeypatch.setattr(metrics, "_train_extractor", no_training)
+    again = mnist_feature_extractor(device="cpu", cache_dir=cache)
+    for key, value in model.state_dict().items():
+        assert torch.equal(again.state_dict()[key], value)
+    out = capsys.readouterr().out
+    assert "loaded from" in out and "trained on scikit-learn" in out
+    assert (cache / "mnist_feature_extractor_digits_v1.pt").is_file()
+
+
+def test_extractor_default_cache_dir_follows_environment(monkeypatch, tmp_path):
+    import course.metrics as metrics
+
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path))
+    assert metrics.default_cache_dir() == tmp_path
+    monkeypatch.delenv("COURSE_CACHE")
+    assert metrics.default_cache_dir() == metrics.Path.home() / ".cache" / "course"
+
+
+@pytest.fixture
+def short_recipe(monkeypatch):
+    """One epoch instead of the full recipe: these tests are about caching, not accuracy."""
+    import course.metrics as metrics
+
+    monkeypatch.setitem(metrics._EXTRACTOR_RECIPE, "digits", (1, 64))
+    monkeypatch.setitem(metrics._EXTRACTOR_RECIPE, "mnist", (1, 64))
+    monkeypatch.setenv("COURSE_FAST", "1")
+
+
+def test_extractor_training_is_seeded(short_recipe, tmp_path):
+    first = mnist_feature_extractor(device="cpu", cache_dir=tmp_path / "a")
+    second = mnist_feature_extractor(device="cpu", cache_dir=tmp_path / "b")
+    for key, value in first.state_dict().items():
+        assert torch.equal(second.state_dict()[key], value)
+
+
+def test_extractor_retrains_over_a_corrupt_cache(short_recipe, tmp_path, capsys):
+    path = tmp_path / "mnist_feature_extractor_digits_v1.pt"
+    path.write_bytes(b"not a checkpoint")
+    model = mnist_feature_extractor(device="cpu", cache_dir=tmp_path)
+    assert "ignoring unreadable cache" in capsys.readouterr().out
+    reloaded = torch.load(path, weights_only=True)
+    assert torch.equal(reloaded["state_dict"]["head.1.weight"], model.head[1].weight)
+
+
+class _FakeMNIST(torch.utils.data.Dataset):
+    """Stands in for torchvision's MNIST: uint8 ``data`` (N, 28, 28), ``targets``, online."""
+
+    offline = False
+
+    def __init__(self, train: bool, digits_x: torch.Tensor, digits_y: torch.Tensor):
+        self.data = ((digits_x[:, 0] + 1) * 127.5).round().to(torch.uint8)
+        self.targets = digits_y
+        self.description = f"fake MNIST ({'train' if train else 'test'} split)"
+
+    def __len__(self):
+        return len(self.targets)
+
+
+def test_extractor_cache_is_keyed_by_training_data(
+    short_recipe, tmp_path, monkeypatch, digits_sets, capsys
+):
+    import course.data
+
+    x_train, y_train, x_test, y_test = digits_sets
+
+    def fake_mnist(train=True, root=None):
+        return _FakeMNIST(train, *((x_train, y_train) if train else (x_test, y_test)))
+
+    offline_model = mnist_feature_extractor(device="cpu", cache_dir=tmp_path)
+    monkeypatch.setattr(course.data, "mnist", fake_mnist)
+    online_model = mnist_feature_extractor(device="cpu", cache_dir=tmp_path)
+    out = capsys.readouterr().out
+    assert online_model.source == "mnist" and "fake MNIST (train split)" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "mnist_feature_extractor_digits_v1.pt",
+        "mnist_feature_extractor_mnist_v1.pt",
+    ]
+    # Same seed, but trained on different pixels (uint8 round trip, other batch size).
+    assert not torch.equal(online_model.head[1].weight, offline_model.head[1].weight)
+
+
+def test_fid_with_extractor_is_small_for_the_same_data(digits_extractor, digits_sets):
+    _, model = digits_extractor
+    x, y, _, _ = digits_sets
+    halves = fid(x[0::2], x[1::2], feature_extractor=model)
+    other_classes = fid(x[y < 5], x[y >= 5], feature_extractor=model)
+    assert 0 <= halves < 0.05 * other_classes
+    # Finite-sample bias only: a larger sample of the same data gives a smaller FID.
+    quarters = fid(x[0::4], x[1::4], feature_extractor=model)
+    assert halves < quarters
+
+
+def test_fid_with_extractor_grows_with_noise_and_blur(digits_extractor, digits_sets):
+    _, model = digits_extractor
+    x = digits_sets[0]
+    real, other = x[0::2], x[1::2]
+    gen = torch.Generator().manual_seed(17)
+    noise = torch.randn(other.shape, generator=gen)
+    baseline = fid(real, other, feature_extractor=model)
+    noised = [
+        fid(real, (other + s * noise).clamp(-1, 1), feature_extractor=model)
+        for s in (0.1, 0.2, 0.4, 0.8)
+    ]
+    blurred = [fid(real, _blur(other, k), feature_extractor=model) for k in (3, 5, 7, 9)]
+    for values in (noised, blurred):
+        assert all(a < b for a, b in zip([baseline, *values[:-1]], values, strict=True))
+        assert values[-1] > 10 * baseline
+
+
+def test_fid_with_extractor_matches_torchmetrics(digits_extractor, digits_sets):
+    fid_module = pytest.importorskip(
+        "torchmetrics.image.fid",
+        reason="torchmetrics not installed (pip install torchmetrics) - cross-check skipped",
+    )
+    _, model = digits_extractor
+    x_train, _, x_test, _ = digits_sets
+    fake = _blur(x_test, 5)
+    metric = fid_module.FrechetInceptionDistance(feature=model, normalize=False)
+    metric.update(x_train, real=True)
+    metric.update(fake, real=False)
+    expected = float(metric.compute())
+    assert fid(x_train, fake, feature_extractor=model) == pytest.approx(expected, rel=1e-6)

@@ -1,4 +1,4 @@
-"""Week 03 references (``course.wgan``) against hand formulas, autograd loops and scipy.
+"""Week 04 references (``course.wgan``) against hand formulas, autograd loops and scipy.
 
 Every expected value comes from somewhere other than the code under test: hand-written
 means, an explicit per-sample ``torch.autograd.grad`` loop, the closed form
@@ -17,7 +17,9 @@ import torch
 from scipy import stats
 from torch import nn
 
+from course.gan import DCGANDiscriminator, MLPDiscriminator
 from course.wgan import (
+    ConvCritic,
     clip_weights_,
     critic_loss,
     generator_loss,
@@ -103,6 +105,88 @@ def test_clipped_critic_lipschitz_below_product_of_spectral_norms():
     with torch.no_grad():
         ratio = (critic(x) - critic(y)).abs().squeeze(1) / (x - y).norm(dim=1)  # (N,)
     assert 0 < ratio.max().item() <= bound
+
+
+def _spectral_bound(critic: nn.Module) -> float:
+    """prod_l ||W_l||_2 over the Linear layers: a Lipschitz bound for 1-Lipschitz activations."""
+    return math.prod(
+        torch.linalg.matrix_norm(m.weight.detach(), ord=2).item()
+        for m in critic.modules()
+        if isinstance(m, nn.Linear)
+    )
+
+
+def test_clipped_critic_stays_bounded_while_it_trains():
+    """Algorithm 1 of Arjovsky et al.: RMSProp steps on the critic loss, clip after each.
+    However hard the critic pushes, its measured Lipschitz constant (largest input-gradient
+    norm, and largest difference quotient) stays under c^3 * sqrt(2 * 32) * 32 * sqrt(32),
+    the bound that |w| <= c alone implies; without clipping the same steps break it."""
+    c = 0.01
+    entrywise = c**3 * math.sqrt(2 * 32) * 32 * math.sqrt(32)  # ||W||_2 <= ||W||_F <= c sqrt(mn)
+    g = _gen(20)
+    real = torch.randn(256, 2, generator=g, dtype=torch.float64) * 0.1 + 1.0
+    fake = torch.randn(256, 2, generator=g, dtype=torch.float64) * 0.1 - 1.0
+    probe = torch.randn(2000, 2, generator=g, dtype=torch.float64) * 2
+    measured = {}
+    for clip in (True, False):
+        torch.manual_seed(21)
+        critic = MLPDiscriminator(2, hidden=32).double()
+        opt = torch.optim.RMSprop(critic.parameters(), lr=5e-3)
+        for _ in range(200):
+            loss = critic_loss(critic(real), critic(fake))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if clip:
+                clip_weights_(critic, c)
+        x = probe.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(critic(x).sum(), x)  # (N, 2): per-sample input gradients
+        y = probe + 0.01 * torch.randn(2000, 2, generator=g, dtype=torch.float64)
+        with torch.no_grad():
+            quotient = (critic(probe) - critic(y)).abs() / (probe - y).norm(dim=1)  # (N,)
+        measured[clip] = max(grad.norm(dim=1).max().item(), quotient.max().item())
+        if clip:
+            assert all(p.abs().max().item() <= c for p in critic.parameters())
+            assert 0 < measured[clip] <= _spectral_bound(critic) <= entrywise
+    assert measured[False] > 10 * entrywise  # the unclipped critic's slope grows unchecked
+
+
+def test_conv_critic_shapes_no_batch_coupling_and_clipped_bound():
+    torch.manual_seed(22)
+    critic = ConvCritic(channels=1, base=8).double()
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in critic.modules())
+    x = torch.randn(5, 1, 28, 28, generator=_gen(23), dtype=torch.float64)
+    scores = critic(x)
+    assert scores.shape == (5,) and scores.dtype == torch.float64
+    # one image's score does not depend on the rest of its batch (unlike with BatchNorm)
+    torch.testing.assert_close(critic(x[2:3]), scores[2:3], rtol=1e-12, atol=1e-12)
+    bn = DCGANDiscriminator(channels=1, base=8).double().train()
+    assert not torch.allclose(bn(x)[2:3], bn(x[2:3].repeat(2, 1, 1, 1))[:1])
+    # the gradient penalty of a batch equals the mean of one-image penalties
+    alpha = torch.rand(5, generator=_gen(24), dtype=torch.float64)
+    fake = torch.randn(5, 1, 28, 28, generator=_gen(25), dtype=torch.float64)
+    torch.testing.assert_close(
+        gradient_penalty(critic, x, fake, alpha), _gp_loop(critic, x, fake, alpha)
+    )
+    # Clipped, the critic is Lipschitz with a constant measured below the Schur bound
+    # ||conv||_2 <= sqrt(max_out ||K[o]||_1 * max_in ||K[:, i]||_1): every output position sums
+    # |K[o]| over its taps, every input position meets each tap of K[:, i] at most once
+    # (whatever the stride; padding only drops terms). LeakyReLU is 1-Lipschitz.
+    clip_weights_(critic, c=0.01)
+    bound = math.prod(
+        math.sqrt(
+            m.weight.abs().sum(dim=(1, 2, 3)).max().item()
+            * m.weight.abs().sum(dim=(0, 2, 3)).max().item()
+        )
+        for m in critic.net
+        if isinstance(m, nn.Conv2d)
+    )
+    xr = torch.rand(64, 1, 28, 28, generator=_gen(26), dtype=torch.float64) * 2 - 1
+    xr.requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(xr).sum(), xr)  # (B, 1, 28, 28)
+    assert 0 < grad.flatten(1).norm(dim=1).max().item() <= bound
+    with pytest.raises(ValueError, match="28, 28"):
+        critic(torch.randn(2, 784, dtype=torch.float64))
 
 
 # ----------------------------------------------------------------------------- gradient penalty

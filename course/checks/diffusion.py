@@ -27,6 +27,7 @@ from course.checks._core import (
     close,
     compare,
     devices,
+    diagnose,
     inputs_unchanged,
     mismatch_message,
     rand,
@@ -39,6 +40,7 @@ __all__ = [
     "check_cosine_beta_schedule",
     "check_ddim_step",
     "check_ddpm_step",
+    "check_diffusion_loss",
     "check_guided_eps",
     "check_linear_beta_schedule",
     "check_q_posterior",
@@ -844,3 +846,294 @@ def check_guided_eps(fn) -> None:
                 compare(name, got, expected, mistakes=_GUIDED_MISTAKES, args=(c, u, scale),
                         case=case)  # fmt: skip
     success(name, "scale = 0, 1, 3, 7.5 and per-sample tensor scales, float32/float64")
+
+
+# ---------------------------------------------------------------------------------------
+# diffusion_loss
+# ---------------------------------------------------------------------------------------
+
+
+class _ProbeModel(torch.nn.Module):
+    """A tiny noise predictor that records what it is called with.
+
+    ``eps_hat = w * x_t + c * (t + 1) / T``, per sample (so a per-sample loop gives the
+    same outputs as one batched call); ``w`` and ``c`` are 0-d parameters, so the output
+    keeps ``x_t``'s dtype and the loss has a known gradient.
+    """
+
+    def __init__(self, T: int, sample_shape: tuple[int, ...]):
+        super().__init__()
+        self.T = T
+        self.sample_shape = tuple(sample_shape)
+        self.w = torch.nn.Parameter(torch.tensor(0.3))
+        self.c = torch.nn.Parameter(torch.tensor(0.7))
+        self.calls: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def forward(self, x_t, t):
+        if not isinstance(x_t, torch.Tensor) or tuple(x_t.shape[1:]) != self.sample_shape:
+            raise TypeError(
+                "the model is called as model(x_t, t) with x_t shaped like x0, (B, "
+                f"{', '.join(map(str, self.sample_shape))}); it got "
+                f"{type(x_t).__name__}{tuple(x_t.shape) if isinstance(x_t, torch.Tensor) else ''}"
+            )
+        if not isinstance(t, torch.Tensor) or t.ndim != 1 or t.shape[0] != x_t.shape[0]:
+            raise TypeError(
+                "the model is called as model(x_t, t) with t a (B,) tensor of integer steps, "
+                "one per sample; it got "
+                + (f"a tensor of shape {tuple(t.shape)}" if isinstance(t, torch.Tensor)
+                   else type(t).__name__)
+                + " (pass the same t you used for x_t)"
+            )  # fmt: skip
+        if t.dtype.is_floating_point or t.dtype == torch.bool:
+            raise TypeError(f"the model expects integer steps t (torch.long), got {t.dtype}")
+        self.calls.append((x_t.detach().clone(), t.detach().clone()))
+        tt = (t.to(x_t.dtype) + 1) / self.T  # (B,)
+        return self.w * x_t + self.c * tt.view(-1, *[1] * (x_t.ndim - 1))  # (B, ...)
+
+    def recorded(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """All calls since the last reset, concatenated along the batch; None if none."""
+        if not self.calls:
+            return None
+        x_t = torch.cat([c[0] for c in self.calls])
+        t = torch.cat([c[1] for c in self.calls])
+        self.calls = []
+        return x_t, t
+
+
+def _loss_mistakes():
+    """Wrong losses, as functions of (model output, noise, x0, x_t)."""
+
+    def mse(a, b):
+        return ((a - b) ** 2).mean()
+
+    return [
+        Mistake(
+            "the target is x0, not the noise: the model predicts the noise that made x_t, "
+            "so the loss is mean((model(x_t, t) - noise)^2) (Ho et al. 2020, eq. 14).",
+            lambda out, noise, x0, x_t: mse(out, x0),
+        ),
+        Mistake(
+            "the target is x_t, not the noise that made it: mean((model(x_t, t) - noise)^2).",
+            lambda out, noise, x0, x_t: mse(out, x_t),
+        ),
+        Mistake(
+            "you summed the squared errors; the loss is their mean over all elements "
+            "(batch and pixels), so it does not grow with the batch or the image size.",
+            lambda out, noise, x0, x_t: ((out - noise) ** 2).sum(),
+        ),
+        Mistake(
+            "you summed the squared errors over each sample's elements and averaged over "
+            "the batch; the loss is the mean over all elements (F.mse_loss).",
+            lambda out, noise, x0, x_t: ((out - noise) ** 2).flatten(1).sum(1).mean(),
+        ),
+        Mistake(
+            "you took the square root (an RMSE); the loss is the mean squared error.",
+            lambda out, noise, x0, x_t: mse(out, noise).sqrt(),
+        ),
+        Mistake(
+            "this is the mean absolute error (L1); the loss is the mean *squared* error.",
+            lambda out, noise, x0, x_t: (out - noise).abs().mean(),
+        ),
+    ]
+
+
+_LOSS_HINTS = {
+    "out of bounds": "Steps are indexed from 0: draw t with torch.randint(0, T, (B,)), "
+    "whose upper bound is exclusive, so t lies in 0..T-1.",
+}
+
+
+def _loss_case(fn, name, sch, x0, t, noise, case):
+    """Given t and noise: x_t, t, the loss value and the gradient must match the reference."""
+    T = len(sch)
+    model = _ProbeModel(T, tuple(x0.shape[1:])).to(x0.device)
+    expected = ref.diffusion_loss(model, x0, sch, t=t, noise=noise)
+    expected.backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad(set_to_none=True)
+    model.calls = []
+    want_x_t = ref.q_sample(x0, t, noise, sch)
+    before = [x0.clone(), t.clone(), noise.clone()]
+
+    got = _call(fn, (model, x0, sch), {"t": t, "noise": noise}, case=case, hints=_LOSS_HINTS)
+    inputs_unchanged(name, before, [x0, t, noise])
+    assert_tensor(got, expected, f"{name} (the loss)", case, shape=())
+    seen = model.recorded()
+    if seen is None:
+        raise AssertionError(
+            f"{name} never called model(x_t, t){where(case)}: the model predicts the noise "
+            "in x_t, and the loss compares that prediction with the noise."
+        )
+    seen_x_t, seen_t = seen
+    if seen_t.shape != t.shape or not torch.equal(seen_t.to(t.device), t):
+        if seen_t.shape == t.shape and torch.equal(seen_t.to(t.device), t + 1):
+            raise AssertionError(
+                f"{name} passed t + 1 to the model{where(case)}: steps are indexed from 0 in "
+                "the course (t in 0..T-1); pass the t you were given unchanged."
+            )
+        raise AssertionError(
+            f"{name} called the model with other steps than the t it was given{where(case)}: "
+            f"given {t[:6].tolist()}, the model saw {seen_t[:6].tolist()}. When t is passed, "
+            "use it (draw t only when it is None) and give the model the same t as q_sample."
+        )
+    if not close(seen_x_t, want_x_t):
+        again = _ProbeModel(T, tuple(x0.shape[1:])).to(x0.device)
+        _call(fn, (again, x0, sch), {"t": t, "noise": noise}, case=case, hints=_LOSS_HINTS)
+        redo = again.recorded()
+        if redo is not None and not torch.equal(redo[0], seen_x_t):
+            raise AssertionError(
+                f"{name} made a different x_t for the same t and noise{where(case)}: when "
+                "noise is given, use it for x_t (draw fresh noise only when noise is None)."
+            )
+        hint = diagnose(seen_x_t, _q_sample_mistakes(sch), x0, t, noise)
+        if hint is not None:
+            raise AssertionError(
+                f"{name}: the x_t passed to the model is wrong: {hint}{where(case)}"
+            )
+        raise AssertionError(
+            f"{name}: the x_t passed to the model is wrong{where(case)}: expected "
+            "x_t = sqrt(abar_t) * x0 + sqrt(1 - abar_t) * noise with abar_t = "
+            f"schedule.alphas_cumprod[t]. {mismatch_message('x_t', seen_x_t, want_x_t, case)}"
+        )
+    if not got.requires_grad:
+        raise AssertionError(
+            f"{name} returned a loss without a gradient{where(case)}: don't detach it, call "
+            ".item(), or compute it under torch.no_grad(); training needs loss.backward()."
+        )
+    if not close(got, expected):
+        with torch.no_grad():
+            out = model(want_x_t, t)
+            model.calls = []
+        hint = diagnose(got, _loss_mistakes(), out, noise, x0, want_x_t)
+        if hint is not None:
+            raise AssertionError(f"{name}: {hint}{where(case)}")
+        again = _call(fn, (model, x0, sch), {"t": t, "noise": noise}, case=case)
+        model.calls = []
+        if isinstance(again, torch.Tensor) and not torch.equal(got.detach(), again.detach()):
+            raise AssertionError(
+                f"{name} returned a different loss for the same t and noise{where(case)}, "
+                "although x_t was right: the target must be the same noise that made x_t, "
+                "not a fresh draw."
+            )
+        raise AssertionError(mismatch_message(name, got, expected, case))
+    got.backward()
+    for p, g in zip(model.parameters(), grads, strict=True):
+        if p.grad is None or not close(p.grad, g):
+            raise AssertionError(
+                f"{name}: the gradient of the loss with respect to the model's parameters is "
+                f"wrong{where(case)}, although the value is right: keep the whole computation "
+                "in the graph (no .detach() on the model output)."
+            )
+
+
+def _check_drawn_t_and_noise(fn, name: str) -> None:
+    """t=None and noise=None: t ~ U{0..T-1} per sample, fresh noise, consistent target."""
+    sch = _schedules()[0][1]
+    T = len(sch)
+    B = 2000
+    cuda = list(range(torch.cuda.device_count()))
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(1)
+        for dev, dtype in cases():
+            case = f"t=None, noise=None, {dtype}, {dev.type}"
+            x0 = (0.5 * randn(B, 3, seed=900, dtype=dtype, dev=dev)).add(0.5)
+            model = _ProbeModel(T, (3,)).to(dev)
+            got = _call(fn, (model, x0, sch), case=case, hints=_LOSS_HINTS)
+            seen = model.recorded()
+            if seen is None:
+                raise AssertionError(f"{name} never called model(x_t, t){where(case)}.")
+            x_t, t = seen
+            if t.shape != (B,):
+                raise AssertionError(
+                    f"{name} passed t of shape {tuple(t.shape)} to the model{where(case)}: "
+                    "draw one step per sample, torch.randint(0, T, (B,))."
+                )
+            if t.device.type != dev.type:
+                raise AssertionError(
+                    f"{name} drew t on {t.device} for x0 on {dev}{where(case)}: "
+                    "pass device=x0.device to torch.randint."
+                )
+            if int(t.max()) >= T or int(t.min()) < 0:
+                raise AssertionError(
+                    f"{name} drew steps outside 0..T-1 (got {int(t.min())}..{int(t.max())}) "
+                    f"{where(case)}: steps are indexed from 0, torch.randint(0, T, (B,))."
+                )
+            if bool((t == t[0]).all()):
+                raise AssertionError(
+                    f"{name} used the same step t for the whole batch{where(case)}: draw one "
+                    "step per sample, torch.randint(0, T, (B,)), so every batch sees many "
+                    "noise levels and the gradient has less variance."
+                )
+            if int(t.min()) >= 1:
+                raise AssertionError(
+                    f"{name} never drew t = 0 in {B} draws{where(case)}: steps are indexed "
+                    "from 0 here (the paper's 1..T), so draw torch.randint(0, T, (B,)) — the "
+                    "lower bound is included, the upper one excluded."
+                )
+            if int(t.max()) <= T - 2:
+                raise AssertionError(
+                    f"{name} never drew the last step t = T - 1 in {B} draws{where(case)}: "
+                    "torch.randint(0, T, (B,)) already excludes T; randint(0, T - 1) "
+                    "misses the noisiest step."
+                )
+            counts = torch.bincount(t.cpu(), minlength=T).double()
+            if counts.max() > 2.5 * B / T or counts.min() < 0.3 * B / T:
+                raise AssertionError(
+                    f"{name} does not draw t uniformly from 0..T-1{where(case)} (counts per "
+                    f"step range from {int(counts.min())} to {int(counts.max())}, expected "
+                    f"about {B // T} each): use torch.randint(0, T, (B,))."
+                )
+            # Recover the noise that made x_t and test it.
+            a = _view(sch.sqrt_alphas_cumprod, t, x0)
+            s = _view(sch.sqrt_one_minus_alphas_cumprod, t, x0)
+            eps = ((x_t.to(x0) - a * x0) / s).double()  # (B, 3)
+            if bool((eps - eps[:1]).abs().max() < 1e-3):
+                raise AssertionError(
+                    f"{name} gave every sample the same noise{where(case)}: draw noise shaped "
+                    "like x0, torch.randn_like(x0), not one sample's worth."
+                )
+            mean, std = eps.mean().item(), eps.std().item()
+            if abs(mean) > 0.05 or abs(std - 1) > 0.05:
+                raise AssertionError(
+                    f"{name} with noise=None: the noise in x_t has mean {mean:.3g} and std "
+                    f"{std:.3g}, expected 0 and 1{where(case)}: draw it with "
+                    "torch.randn_like(x0) (normal, not torch.rand_like's uniform)."
+                )
+            with torch.no_grad():
+                out = model(x_t.to(x0), t)
+                model.calls = []
+            want = ((out.double() - eps) ** 2).mean()
+            if not isinstance(got, torch.Tensor) or got.shape != ():
+                assert_tensor(got, x0, f"{name} (the loss)", case, shape=())
+            if abs(got.item() - want.item()) > 1e-3 * max(1.0, want.item()):
+                raise AssertionError(
+                    f"{name} with noise=None: the loss is not mean((model(x_t, t) - noise)^2) "
+                    f"for the noise that made x_t{where(case)}: draw the noise once and use "
+                    "the same tensor in x_t and as the target."
+                )
+            model2 = _ProbeModel(T, (3,)).to(dev)
+            _call(fn, (model2, x0, sch), case=case, hints=_LOSS_HINTS)
+            seen2 = model2.recorded()
+            if seen2 is not None and torch.equal(seen2[0], x_t):
+                raise AssertionError(
+                    f"{name} drew the same t and noise on two calls{where(case)}: don't seed "
+                    "inside the function (torch.manual_seed); every training step needs "
+                    "fresh t and noise."
+                )
+
+
+def check_diffusion_loss(fn) -> None:
+    """Check ``diffusion_loss(model, x0, schedule, t=None, noise=None) -> ()``:
+    mean((model(x_t, t) - noise)^2) with x_t = q_sample(x0, t, noise)."""
+    assert_not_reference(fn, ref.diffusion_loss)
+    name = "diffusion_loss"
+    for sch_name, sch in _schedules():
+        for dev, dtype in cases():
+            for i, shape in enumerate(_SHAPES):
+                case = f"{sch_name}, shape {shape}, {dtype}, {dev.type}"
+                x0 = randn(*shape, seed=850 + i, dtype=dtype, dev=dev)
+                noise = randn(*shape, seed=860 + i, dtype=dtype, dev=dev)
+                t = _steps(shape[0], len(sch), 870 + i, dev)
+                _loss_case(fn, name, sch, x0, t, noise, case)
+    _check_drawn_t_and_noise(fn, name)
+    success(name, "given t and noise, drawn t ~ U{0..T-1} and fresh noise, gradients, dtypes")

@@ -10,8 +10,11 @@ likely mistake. Conventions (as in ``course.gan``): discriminators output **logi
 
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from course import gan as ref
 from course.checks._core import (
@@ -30,6 +33,8 @@ from course.checks._core import (
 )
 
 __all__ = [
+    "check_dcgan_discriminator",
+    "check_dcgan_generator",
     "check_discriminator_loss",
     "check_generator_loss",
     "check_hinge_losses",
@@ -660,3 +665,271 @@ def check_hinge_losses(fn) -> None:
         parts=("d_loss", "g_loss"),
     )
     success(name, "margins, relu, signs, means, float32/float64, gradients")
+
+
+# ---------------------------------------------------------------------------------------
+# DCGAN generator and discriminator (classes)
+# ---------------------------------------------------------------------------------------
+
+_POOLING = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
+
+_G_CONFIGS = [dict(z_dim=16, channels=1, base=8), dict(z_dim=5, channels=3, base=4)]
+_D_CONFIGS = [dict(channels=1, base=8), dict(channels=3, base=4)]
+
+_G_HINTS = {
+    "conv_transpose2d": "A transposed convolution needs a 4-D input: reshape z (B, z_dim) to "
+    "(B, z_dim, 1, 1) first (z.view(-1, z_dim, 1, 1) or z[:, :, None, None]).",
+    "channels": "Build the layers from the constructor's arguments (z_dim, channels, base), "
+    "not from fixed numbers.",
+}
+_D_HINTS = {
+    "channels": "Build the layers from the constructor's arguments (channels, base), not from "
+    "fixed numbers.",
+}
+
+
+def _build_module(cls, name: str, kwargs: dict):
+    try:
+        return call_student(cls, (), kwargs, references=[ref])
+    except AssertionError as err:
+        raise AssertionError(f"could not build {name}(**{kwargs}): {err}") from err
+
+
+def _no_pooling(model: nn.Module, name: str, how: str) -> None:
+    pools = [type(m).__name__ for m in model.modules() if isinstance(m, _POOLING)]
+    if pools:
+        raise AssertionError(
+            f"{name} uses {pools[0]}: DCGAN has no pooling layers (Radford et al. 2016, sec. 3), "
+            f"{how}."
+        )
+
+
+def _scaled_copy(model: nn.Module, factor: float = 100.0) -> nn.Module:
+    """A copy with every parameter multiplied by ``factor``: pre-activations become huge, so
+    the output layer's squashing (tanh, sigmoid or none) shows in the output range."""
+    big = copy.deepcopy(model).to("cpu", torch.float64)
+    with torch.no_grad():
+        for p in big.parameters():
+            p.mul_(factor)
+    return big
+
+
+def _batch_independent(name: str, model, inputs: torch.Tensor, lock, case: str) -> None:
+    """In eval mode, sample i's output does not depend on the rest of the batch."""
+    model.eval()
+    with torch.no_grad():
+        full = call_student(model, (inputs,), references=lock, case=case)
+        alone = torch.cat(
+            [
+                call_student(model, (inputs[i : i + 1],), references=lock, case=case)
+                for i in range(len(inputs))
+            ]
+        )
+    if not close(full, alone):
+        raise AssertionError(
+            f"{name}: in eval mode the output for one input changes with the rest of the batch"
+            f"{where(case)}. Each sample must be processed on its own: check the reshapes "
+            "(keep the batch dimension first, e.g. z.view(B, z_dim, 1, 1), not "
+            "z.view(z_dim, B, 1, 1))."
+        )
+
+
+def _gradients_reach_everything(name: str, model, inputs: torch.Tensor, lock) -> None:
+    model.train()
+    model.zero_grad()
+    inputs = inputs.detach().clone().requires_grad_()
+    out = call_student(model, (inputs,), references=lock, case="gradient check")
+    if not isinstance(out, torch.Tensor) or not out.requires_grad:
+        raise AssertionError(
+            f"{name} returned a result without gradient: no gradient reaches the parameters. "
+            "Do not use .detach(), .data, torch.no_grad() or numpy in forward (the GAN trains "
+            "through both networks)."
+        )
+    out.pow(2).sum().backward()
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    if missing or inputs.grad is None:
+        raise AssertionError(
+            f"{name}: no gradient reaches {missing or ['the input']}: every layer must be used "
+            "in forward, and nothing may be detached (the GAN trains through both networks)."
+        )
+
+
+def _image_shape_message(name, out, b, c, case) -> str | None:
+    if not isinstance(out, torch.Tensor):
+        return None  # assert_tensor says it
+    shape = tuple(out.shape)
+    if shape == (b, c, 28, 28):
+        return None
+    if len(shape) == 2 and shape[1] == c * 28 * 28:
+        return (
+            f"{name} returned flat images {shape}{where(case)}: reshape them to (B, C, 28, 28) "
+            "(better: let transposed convolutions build the image, no Linear layer at the end)."
+        )
+    if len(shape) == 4 and shape[2:] != (28, 28):
+        return (
+            f"{name} returned images of size {shape[2]}x{shape[3]}, expected 28x28{where(case)}: "
+            "1x1 -> 7x7 needs ConvTranspose2d(kernel 7, stride 1, padding 0), and each "
+            "doubling 7 -> 14 -> 28 ConvTranspose2d(kernel 4, stride 2, padding 1); "
+            "H_out = (H_in - 1) * stride - 2 * padding + kernel."
+        )
+    if len(shape) == 4 and shape[1] != c:
+        return (
+            f"{name}(channels={c}) returned {shape[1]} channels{where(case)}: the last layer "
+            "must produce `channels` channels."
+        )
+    return f"{name} returned shape {shape}, expected {(b, c, 28, 28)}{where(case)}."
+
+
+def check_dcgan_generator(cls) -> None:
+    """Check a ``DCGANGenerator(z_dim, channels, base)`` class: ``forward`` maps z (B, z_dim)
+    to images (B, channels, 28, 28) in [-1, 1] through a final tanh.
+
+    Judged: output shapes for two configurations and a batch of one, in train and eval
+    mode; dtype and device follow the module; tanh at the output (not sigmoid, not none);
+    the images depend on z, each sample on its own z only (eval mode); gradients reach
+    every parameter and z; no pooling.
+    """
+    cuda = list(range(torch.cuda.device_count()))
+    with torch.random.fork_rng(devices=cuda):  # the student's own seeds stay as they were
+        _check_dcgan_generator(cls)
+
+
+def _check_dcgan_generator(cls) -> None:
+    assert_not_reference(cls, ref.DCGANGenerator)
+    name = getattr(cls, "__name__", "DCGANGenerator")
+    lock = [ref]  # the whole module: building on the reference's layers is not your own
+    for k, cfg in enumerate(_G_CONFIGS):
+        torch.manual_seed(k)
+        model = _build_module(cls, name, cfg)
+        _no_pooling(model, name, "the generator upsamples with transposed convolutions")
+        z_dim, c = cfg["z_dim"], cfg["channels"]
+        for dev, dtype in cases():
+            model = model.to(dev, dtype)
+            for mode in ("train", "eval"):
+                model.train(mode == "train")
+                for b in (5, 1):
+                    case = f"{name}(**{cfg}), z of shape ({b}, {z_dim}), {mode} mode, {dtype}, "
+                    case += dev.type
+                    z = randn(b, z_dim, seed=40 + b, dtype=dtype, dev=dev)
+                    with torch.no_grad():
+                        out = call_student(model, (z,), references=lock, case=case, hints=_G_HINTS)
+                    message = _image_shape_message(name, out, b, c, case)
+                    if message:
+                        raise AssertionError(message)
+                    like = torch.empty(b, c, 28, 28, dtype=dtype, device=dev)
+                    assert_tensor(out, like, name, case)
+                    if not torch.isfinite(out).all() or out.min() < -1 or out.max() > 1:
+                        raise AssertionError(
+                            f"{name} returned values in [{out.min():.3g}, {out.max():.3g}]"
+                            f"{where(case)}: images live in [-1, 1], so end with a tanh."
+                        )
+            case = f"{name}(**{cfg}), {dtype}, {dev.type}"
+            z = randn(4, z_dim, seed=50, dtype=dtype, dev=dev)
+            _batch_independent(name, model, z, lock, case)
+            with torch.no_grad():
+                other = call_student(model, (z.flip(0),), references=lock, case=case)
+                out = call_student(model, (z,), references=lock, case=case)
+            if close(out, other) or close(out[0], out[1]):
+                raise AssertionError(
+                    f"{name}: different z give the same image{where(case)}: the output must be "
+                    "computed from z (no constant or stored tensor in place of the input)."
+                )
+        model = model.to("cpu", torch.float32)
+        _gradients_reach_everything(name, model, randn(3, z_dim, seed=51), lock)
+    # The output activation: with all parameters scaled up, the pre-activations are huge.
+    big = _scaled_copy(model).train()
+    with torch.no_grad():
+        out = call_student(big, (randn(64, 5, seed=52, dtype=torch.float64),), references=lock)
+    lo, hi = float(out.min()), float(out.max())
+    if not (-1 <= lo and hi <= 1):
+        raise AssertionError(
+            f"{name}'s output is not bounded: with large weights it reaches [{lo:.3g}, {hi:.3g}]. "
+            "End the generator with a tanh, so images lie in [-1, 1] like the data."
+        )
+    if lo >= 0:
+        raise AssertionError(
+            f"{name}'s output never goes below 0 (range [{lo:.3g}, {hi:.3g}] with large weights): "
+            "a sigmoid gives [0, 1], but the course's images live in [-1, 1]. Use tanh."
+        )
+    success(name, "shapes (B, C, 28, 28), train/eval, tanh output, uses z, gradients, float64")
+
+
+def check_dcgan_discriminator(cls) -> None:
+    """Check a ``DCGANDiscriminator(channels, base)`` class: ``forward`` maps images
+    (B, channels, 28, 28) to one logit per image, shape (B,).
+
+    Judged: output shape (B,) for two configurations and a batch of one (no ``squeeze()``
+    surprise), in train and eval mode; dtype and device follow the module; logits, not
+    probabilities (no final sigmoid); each image scored on its own (eval mode); the score
+    depends on the image; gradients reach every parameter and the input; LeakyReLU rather
+    than ReLU; no pooling.
+    """
+    cuda = list(range(torch.cuda.device_count()))
+    with torch.random.fork_rng(devices=cuda):
+        _check_dcgan_discriminator(cls)
+
+
+def _check_dcgan_discriminator(cls) -> None:
+    assert_not_reference(cls, ref.DCGANDiscriminator)
+    name = getattr(cls, "__name__", "DCGANDiscriminator")
+    lock = [ref]
+    for k, cfg in enumerate(_D_CONFIGS):
+        torch.manual_seed(k)
+        model = _build_module(cls, name, cfg)
+        _no_pooling(model, name, "the discriminator downsamples with stride-2 convolutions")
+        kinds = {type(m) for m in model.modules()}
+        if nn.ReLU in kinds and nn.LeakyReLU not in kinds:
+            raise AssertionError(
+                f"{name} uses nn.ReLU: DCGAN's discriminator uses LeakyReLU(0.2), so that "
+                "gradients also flow for negative pre-activations and reach the generator."
+            )
+        c = cfg["channels"]
+        for dev, dtype in cases():
+            model = model.to(dev, dtype)
+            for mode in ("train", "eval"):
+                model.train(mode == "train")
+                for b in (5, 1):
+                    case = f"{name}(**{cfg}), x of shape ({b}, {c}, 28, 28), {mode} mode, "
+                    case += f"{dtype}, {dev.type}"
+                    x = rand(b, c, 28, 28, seed=60 + b, dtype=dtype, dev=dev) * 2 - 1
+                    with torch.no_grad():
+                        out = call_student(model, (x,), references=lock, case=case, hints=_D_HINTS)
+                    if isinstance(out, torch.Tensor) and out.shape != (b,):
+                        if out.numel() == b and b == 1 and out.ndim == 0:
+                            raise AssertionError(
+                                f"{name} returned shape () for a batch of one{where(case)}: "
+                                ".squeeze() also removes the batch dimension when B = 1. Use "
+                                ".flatten() or .view(-1) to get logits of shape (B,)."
+                            )
+                        if out.numel() == b:
+                            raise AssertionError(
+                                f"{name} returned shape {tuple(out.shape)}{where(case)}, expected "
+                                f"({b},): one logit per image. Flatten the (B, 1, 1, 1) output "
+                                "with .flatten() or .view(-1)."
+                            )
+                    assert_tensor(out, torch.empty(b, dtype=dtype, device=dev), name, case)
+                    if not torch.isfinite(out).all():
+                        raise AssertionError(f"{name} returned nan or inf{where(case)}.")
+            case = f"{name}(**{cfg}), {dtype}, {dev.type}"
+            x = rand(4, c, 28, 28, seed=70, dtype=dtype, dev=dev) * 2 - 1
+            _batch_independent(name, model, x, lock, case)
+            with torch.no_grad():
+                out = call_student(model, (x,), references=lock, case=case)
+            if close(out[:2], out[2:]):
+                raise AssertionError(
+                    f"{name}: different images get the same score{where(case)}: the logits "
+                    "must be computed from the input."
+                )
+        model = model.to("cpu", torch.float32)
+        _gradients_reach_everything(name, model, rand(3, c, 28, 28, seed=71) * 2 - 1, lock)
+    big = _scaled_copy(model).train()
+    x = rand(64, 3, 28, 28, seed=72, dtype=torch.float64) * 2 - 1
+    with torch.no_grad():
+        out = call_student(big, (x,), references=lock)
+    if float(out.min()) >= 0 and float(out.max()) <= 1:
+        raise AssertionError(
+            f"{name} returns probabilities in [0, 1] (even with huge weights): remove the final "
+            "sigmoid. The discriminator outputs logits; discriminator_loss applies the sigmoid "
+            "inside softplus / binary_cross_entropy_with_logits, which is numerically stable."
+        )
+    success(name, "logits of shape (B,), batch of one, train/eval, no sigmoid, gradients, float64")

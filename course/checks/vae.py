@@ -14,6 +14,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from course import vae as ref
 from course.checks._core import (
@@ -36,7 +37,9 @@ __all__ = [
     "check_elbo",
     "check_gaussian_kl",
     "check_gaussian_log_likelihood",
+    "check_iwae_bound",
     "check_reparameterize",
+    "check_vae",
 ]
 
 _LOG_2PI = math.log(2 * math.pi)
@@ -760,3 +763,562 @@ def check_elbo(fn) -> None:
             beta=2.0,
         )
     success(name, "both likelihoods, beta, (B,), float32/float64, gradients")
+
+
+# ---------------------------------------------------------------------------------------
+# VAE (the class)
+# ---------------------------------------------------------------------------------------
+
+# Sizes chosen so that the only nn.Linear with ``latent_dim`` inputs is the decoder's first:
+# its input is the z that forward decoded, which the check reads back with a hook.
+_VAE_CONFIGS = [
+    dict(in_dim=20, latent_dim=3, hidden=(16, 8)),
+    dict(in_dim=64, latent_dim=2, hidden=(32,)),
+]
+
+
+def _n_params(module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def _build_vae(cls, name: str, cfg: dict):
+    try:
+        return call_student(cls, (), cfg, references=[ref])
+    except AssertionError as err:
+        raise AssertionError(f"could not build {name}(**{cfg}): {err}") from err
+
+
+def check_vae(cls) -> None:
+    """Check a ``VAE(in_dim, latent_dim, hidden=(...))`` class (Gaussian encoder, Bernoulli decoder).
+
+    Judged: the layer sizes (parameter count), ``encode`` (B, *) -> ``(mu, logvar)``
+    (B, latent_dim) each, flattening the input, with no activation on either;
+    ``decode`` (B, latent_dim) -> *logits* (B, in_dim); ``forward(x)`` ->
+    ``(logits shaped like x, mu, logvar)`` where the logits decode
+    ``z = mu + exp(0.5 * logvar) * eps`` with fresh ``eps ~ N(0, I)`` per element and call;
+    gradients reaching the encoder through z; float64 and devices.
+    """
+    cuda = list(range(torch.cuda.device_count()))
+    with torch.random.fork_rng(devices=cuda):  # the student's own seeds stay as they were
+        _check_vae(cls)
+
+
+def _check_vae(cls) -> None:
+    assert_not_reference(cls, ref.VAE)
+    name = getattr(cls, "__name__", "VAE")
+    for cfg in _VAE_CONFIGS:
+        torch.manual_seed(0)
+        model = _build_vae(cls, name, cfg)
+        expected = _n_params(ref.VAE(**cfg))
+        if _n_params(model) != expected:
+            sizes = [cfg["in_dim"], *cfg["hidden"]]
+            raise AssertionError(
+                f"{name}(**{cfg}) has {_n_params(model)} parameters, expected {expected}: the "
+                f"encoder is Linear layers {sizes} -> 2 * latent_dim = {2 * cfg['latent_dim']} "
+                "outputs (mu and logvar; or two heads of latent_dim each) with ReLU between "
+                f"them, and the decoder mirrors it, {cfg['latent_dim']} -> "
+                f"{list(reversed(sizes))}."
+            )
+        for dev, dtype in cases():
+            model = model.to(dev, dtype)
+            _vae_shapes(model, name, cfg, dev, dtype)
+        model = model.to("cpu", torch.float64)
+        _vae_free_outputs(model, name, cfg)
+        _vae_noise(model, name, cfg)
+        _vae_gradients(model, name, cfg)
+    success(name, "encode/decode/forward shapes, logits, reparameterised z, gradients, float64")
+
+
+def _student(method, args, case=""):
+    return call_student(method, args, references=[ref], case=case)
+
+
+def _vae_shapes(model, name, cfg, dev, dtype) -> None:
+    d, m = cfg["in_dim"], cfg["latent_dim"]
+    image = d == 64
+    case = f"{cfg}, {dtype}, {dev.type}"
+    x = rand(*((5, 1, 8, 8) if image else (5, d)), seed=1, dtype=dtype, dev=dev)
+    like = torch.empty(5, m, dtype=dtype, device=dev)
+    try:
+        enc = _student(model.encode, (x,), case)
+    except AssertionError as err:
+        if image and "cannot be multiplied" in str(err):
+            raise AssertionError(
+                f"{name}.encode failed on images of shape {tuple(x.shape)}: flatten every "
+                f"non-batch dim first (x.flatten(1)). Original error: {err}"
+            ) from err
+        raise
+    if isinstance(enc, torch.Tensor):
+        hint = (
+            "split the encoder's 2 * latent_dim outputs: mu, logvar = h.chunk(2, dim=1)"
+            if enc.shape == (5, 2 * m)
+            else "return the pair (mu, logvar), each (B, latent_dim)"
+        )
+        raise AssertionError(
+            f"{name}.encode returned one tensor of shape {tuple(enc.shape)}{where(case)}: {hint}."
+        )
+    if not isinstance(enc, (tuple, list)) or len(enc) != 2:
+        raise AssertionError(
+            f"{name}.encode should return the pair (mu, logvar), got {type(enc).__name__}"
+            f"{where(case)}." + (" Did you forget a `return`?" if enc is None else "")
+        )
+    mu, logvar = enc
+    assert_tensor(mu, like, f"{name}.encode's mu", case)
+    assert_tensor(logvar, like, f"{name}.encode's logvar", case)
+    if close(mu, logvar):
+        raise AssertionError(
+            f"{name}.encode returned the same tensor as mu and as logvar{where(case)}: the "
+            "encoder has 2 * latent_dim outputs, the first half is mu, the second logvar."
+        )
+    z = randn(5, m, seed=2, dtype=dtype, dev=dev)
+    logits = _student(model.decode, (z,), case)
+    assert_tensor(logits, torch.empty(5, d, dtype=dtype, device=dev), f"{name}.decode", case)
+    out = _student(model, (x,), case)
+    if isinstance(out, torch.Tensor) or not isinstance(out, (tuple, list)) or len(out) != 3:
+        what = (
+            f"a tensor of shape {tuple(out.shape)}"
+            if isinstance(out, torch.Tensor)
+            else (f"{len(out)} values" if isinstance(out, (tuple, list)) else type(out).__name__)
+        )
+        raise AssertionError(
+            f"{name}.forward returned {what}{where(case)}; it returns the triple "
+            "(logits, mu, logvar): the ELBO needs all three."
+            + (" Did you forget a `return`?" if out is None else "")
+        )
+    logits_f, mu_f, logvar_f = out
+    if isinstance(logits_f, torch.Tensor) and logits_f.shape == (5, m):
+        raise AssertionError(
+            f"{name}.forward returns (logits, mu, logvar) in this order, the logits first; its "
+            f"first value has the latent shape {(5, m)}{where(case)}."
+        )
+    if isinstance(logits_f, torch.Tensor) and image and logits_f.shape == (5, d):
+        raise AssertionError(
+            f"{name}.forward returned logits of shape {(5, d)} for images {tuple(x.shape)}: give "
+            "them the input's shape (logits.view_as(x)), so elbo(x, logits, ...) lines up."
+        )
+    assert_tensor(logits_f, x, f"{name}.forward's logits", case)
+    assert_tensor(mu_f, like, f"{name}.forward's mu", case)
+    assert_tensor(logvar_f, like, f"{name}.forward's logvar", case)
+    if not (close(mu_f, mu) and close(logvar_f, logvar)):
+        swapped = close(mu_f, logvar) and close(logvar_f, mu)
+        raise AssertionError(
+            f"{name}.forward's "
+            + (
+                "mu and logvar are swapped: return (logits, mu, logvar)"
+                if swapped
+                else "mu and logvar differ from encode(x): return the encoder's own mu and "
+                "logvar (not z, not sigma)"
+            )
+            + f"{where(case)}."
+        )
+
+
+def _vae_free_outputs(model, name, cfg) -> None:
+    """mu and logvar take any real value; decode returns logits, not probabilities."""
+    d, m = cfg["in_dim"], cfg["latent_dim"]
+    x = rand(512, d, seed=3, dtype=torch.float64) * 4
+    with torch.no_grad():
+        mu, logvar = _student(model.encode, (x,))
+        logits = _student(model.decode, (randn(512, m, seed=4, dtype=torch.float64) * 3,))
+    for value, what in ((mu, "mu"), (logvar, "logvar")):
+        if not bool((value < 0).any()):
+            raise AssertionError(
+                f"{name}.encode never returns a negative {what}: no activation (ReLU, softplus, "
+                "exp) on the encoder's last layer. mu is any real number and so is "
+                "logvar = log sigma^2 (negative when sigma < 1)."
+            )
+    if bool((logits >= 0).all() and (logits <= 1).all()):
+        raise AssertionError(
+            f"{name}.decode returns values in [0, 1]: return the *logits* (no sigmoid at the "
+            "end); bernoulli_log_likelihood takes logits, which is stable for large |logits|, "
+            "and sampling applies the sigmoid."
+        )
+
+
+def _capture_z(model, m: int):
+    """Hooks that record what the decoder's first Linear (m inputs) receives: the decoded z."""
+    seen: list[torch.Tensor] = []
+    handles = [
+        module.register_forward_pre_hook(lambda _mod, args: seen.append(args[0].detach()))
+        for module in model.modules()
+        if isinstance(module, nn.Linear) and module.in_features == m
+    ]
+    return seen, handles
+
+
+def _vae_noise(model, name, cfg) -> None:
+    """forward decodes z = mu + exp(0.5 logvar) * eps, eps ~ N(0, I) fresh per element and call."""
+    d, m = cfg["in_dim"], cfg["latent_dim"]
+    x = rand(3000, d, seed=5, dtype=torch.float64)
+    with torch.no_grad():
+        for scale in (1.0, 3.0, 10.0, 30.0):  # spread logvar so a wrong sigma shows
+            mu, logvar = _student(model.encode, (x * scale,))
+            if logvar.std() > 0.7:
+                break
+        x = x * scale
+        first, _, _ = _student(model, (x,))
+        seen, handles = _capture_z(model, m)
+        try:
+            logits, _, _ = _student(model, (x,))
+        finally:
+            for handle in handles:
+                handle.remove()
+        if torch.equal(first, logits):
+            raise AssertionError(
+                f"{name}.forward returned the same logits twice for the same x: it must decode a "
+                "*random* z = mu + exp(0.5 * logvar) * eps with new noise eps at every call "
+                "(torch.randn_like(mu)); do not decode mu alone and do not reseed."
+            )
+        if len(seen) != 1 or seen[0].shape != mu.shape:
+            return  # an architecture the hook cannot read: the other tests still apply
+        z = seen[0]
+        decoded = _student(model.decode, (z,)).reshape(logits.shape)
+    if not close(decoded, logits):
+        if close(torch.sigmoid(decoded), logits):
+            raise AssertionError(
+                f"{name}.forward returns probabilities: return the decoder's logits (no sigmoid)."
+            )
+        return
+    eps = (z - mu) / torch.exp(0.5 * logvar)  # (N, m), standard normal when all is well
+    if bool((eps[1:] - eps[:1]).abs().max() < 1e-9):
+        raise AssertionError(
+            f"{name}.forward used the same noise for every sample of the batch: draw eps shaped "
+            "like mu, (B, latent_dim), e.g. torch.randn_like(mu)."
+        )
+    if _standard_normal(eps, logvar):
+        return
+    hypotheses = [
+        (
+            torch.exp(logvar),
+            "you used exp(logvar), the variance, as the standard deviation: "
+            "sigma = exp(0.5 * logvar)",
+        ),
+        (torch.ones_like(logvar), "the noise is not scaled by sigma = exp(0.5 * logvar)"),
+        (torch.exp(-0.5 * logvar), "you scaled the noise by 1 / sigma = exp(-0.5 * logvar)"),
+    ]
+    for std, hint in hypotheses:
+        if _standard_normal((z - mu) / std, logvar):
+            raise AssertionError(f"{name}.forward: {hint}.")
+    if abs(eps.mean().item() - 0.5) < 0.1 and eps.std().item() < 0.5:
+        raise AssertionError(
+            f"{name}.forward: the noise looks uniform; torch.rand draws from U[0, 1), the noise "
+            "is standard normal, torch.randn_like(mu)."
+        )
+    raise AssertionError(
+        f"{name}.forward does not decode z = mu + exp(0.5 * logvar) * eps with eps ~ N(0, I): "
+        f"(z - mu) / sigma has mean {eps.mean().item():.3g} and std {eps.std().item():.3g}, "
+        "expected 0 and 1. Use your reparameterize(mu, logvar) on the encoder's outputs."
+    )
+
+
+def _standard_normal(eps: torch.Tensor, logvar: torch.Tensor) -> bool:
+    """Whether eps looks N(0, 1) overall and where logvar is low, middle and high."""
+    order = logvar.flatten().argsort()
+    for part in (order, *order.chunk(3)):
+        values = eps.flatten()[part]
+        if abs(values.mean().item()) > 0.07 or abs(values.std().item() - 1) > 0.07:
+            return False
+    return True
+
+
+def _vae_gradients(model, name, cfg) -> None:
+    """The reconstruction alone trains the encoder too, through z."""
+    x = rand(16, cfg["in_dim"], seed=6, dtype=torch.float64)
+    model.zero_grad()
+    logits, _, _ = _student(model, (x,), "gradient check")
+    if not logits.requires_grad:
+        raise AssertionError(
+            f"{name}.forward returned logits without gradient: no torch.no_grad(), .detach() "
+            "or .data in forward."
+        )
+    logits.pow(2).sum().backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.any()]
+    if missing:
+        raise AssertionError(
+            f"{name}: the reconstruction term gives no gradient to {missing}. The encoder learns "
+            "from the reconstruction through z, so z must stay in the graph: z = mu + sigma * eps "
+            "(no .detach(), torch.no_grad() or Normal(...).sample(); rsample() is fine)."
+        )
+
+
+# ---------------------------------------------------------------------------------------
+# iwae_bound
+# ---------------------------------------------------------------------------------------
+
+
+class _ToyVAE(nn.Module):
+    """A controlled model: linear Gaussian encoder, linear Bernoulli decoder (any leading dims)."""
+
+    def __init__(self, in_dim: int, latent: int, seed: int, dec_scale: float = 1.0, dtype=None):
+        super().__init__()
+        dtype = dtype or torch.float64
+        self.w_enc = nn.Parameter(
+            randn(in_dim, 2 * latent, seed=seed, dtype=dtype) * 1.5 / in_dim**0.5
+        )
+        self.b_enc = nn.Parameter(randn(2 * latent, seed=seed + 1, dtype=dtype) * 0.5)
+        self.w_dec = nn.Parameter(randn(latent, in_dim, seed=seed + 2, dtype=dtype) * dec_scale)
+        self.b_dec = nn.Parameter(randn(in_dim, seed=seed + 3, dtype=dtype))
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = x.flatten(1) @ self.w_enc + self.b_enc  # (B, 2L)
+        mu, logvar = h.chunk(2, dim=1)  # (B, L) each
+        return mu, logvar
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return z @ self.w_dec + self.b_dec  # (..., L) -> (..., D) logits
+
+    def forward(self, x):
+        raise RuntimeError(
+            "iwae_bound should call model.encode(x) and model.decode(z), not model(x): forward "
+            "decodes a single z, the bound needs k of them per x"
+        )
+
+
+def _iwae_terms(x, model, noise, std_fn=None, q_from_noise=False):
+    """log p(x|z_i), log p(z_i), log q(z_i|x) for z_i = mu + sigma * noise_i: each (k, B).
+
+    ``std_fn`` replaces sigma = exp(0.5 logvar) (a mistake); ``q_from_noise`` then computes
+    log q from the noise and logvar as written for the right sigma, as a student would.
+    """
+    mu, logvar = model.encode(x)  # (B, L)
+    std = torch.exp(0.5 * logvar) if std_fn is None else std_fn(logvar)
+    z = mu + std * noise  # (k, B, L)
+    logits = model.decode(z)  # (k, B, D)
+    target = x.flatten(1).expand_as(logits)  # (k, B, D)
+    rec = -F.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(-1)
+    log_pz = -0.5 * (z**2 + _LOG_2PI).sum(-1)
+    log_var = logvar if q_from_noise else 2 * torch.log(std)
+    log_qz = -0.5 * (noise**2 + log_var + _LOG_2PI).sum(-1)
+    return rec, log_pz, log_qz, mu, logvar
+
+
+def _iwae_mistake(combine, std_fn=None, q_from_noise=False):
+    def wrong(x, model, k, noise=None):
+        rec, log_pz, log_qz, mu, logvar = _iwae_terms(x, model, noise, std_fn, q_from_noise)
+        return combine(rec, log_pz, log_qz, mu, logvar, k)
+
+    return wrong
+
+
+def _lme(log_w, k):
+    return torch.logsumexp(log_w, dim=0) - math.log(k)  # (B,)
+
+
+def _const(mu):
+    """0.5 * L * log(2 pi): the constant of a log N(z; ., .) over L latent dims, per sample."""
+    return 0.5 * mu.shape[1] * _LOG_2PI
+
+
+_IWAE_MISTAKES = [
+    Mistake(
+        "you averaged the log-weights, mean_i log w_i: that is the k-sample estimate of the "
+        "ELBO, not the IWAE bound. Average the *weights* in log space: "
+        "logsumexp(log_w, dim=0) - log k.",
+        _iwae_mistake(lambda r, p, q, mu, lv, k: (r + p - q).mean(0)),
+    ),
+    Mistake(
+        "you forgot the -log k: the bound is the log of the *mean* of the k weights, "
+        "logsumexp(log_w, dim=0) - log k, not the log of their sum.",
+        _iwae_mistake(lambda r, p, q, mu, lv, k: torch.logsumexp(r + p - q, dim=0)),
+    ),
+    Mistake(
+        "log p(z), the prior, is missing from the log-weights: "
+        "log w_i = log p(x | z_i) + log p(z_i) - log q(z_i | x).",
+        _iwae_mistake(lambda r, p, q, mu, lv, k: _lme(r - q, k)),
+    ),
+    Mistake(
+        "log p(z), the prior, is missing from the log-weights: "
+        "log w_i = log p(x | z_i) + log p(z_i) - log q(z_i | x).",
+        _iwae_mistake(lambda r, p, q, mu, lv, k: _lme(r - q - _const(mu), k)),
+    ),
+    Mistake(
+        "log q(z | x) is missing from the log-weights: the weights are p(x, z_i) / q(z_i | x), "
+        "so log w_i = log p(x | z_i) + log p(z_i) - log q(z_i | x).",
+        _iwae_mistake(lambda r, p, q, mu, lv, k: _lme(r + p, k)),
+    ),
+    Mistake(
+        "log q(z | x) is missing from the log-weights: the weights are p(x, z_i) / q(z_i | x), "
+        "so log w_i = log p(x | z_i) + log p(z_i) - log q(z_i | x).",
+        _iwae_mistake(lambda r, p, q, mu, lv, k: _lme(r + p + _const(mu), k)),
+    ),
+    Mistake(
+        "you added log q(z | x); the weights divide by q: "
+        "log w_i = log p(x | z_i) + log p(z_i) - log q(z_i | x).",
+        _iwae_mistake(lambda r, p, q, mu, lv, k: _lme(r + p + q, k)),
+    ),
+    Mistake(
+        "you used one z for all k samples: draw k different z_i (noise[i] for sample i), or "
+        "the k weights are identical and the bound is no tighter than the ELBO.",
+        _iwae_mistake(lambda r, p, q, mu, lv, k: (r + p - q)[0]),
+    ),
+    Mistake(
+        "you used the closed-form KL: mean_i log p(x | z_i) - KL(q || p) is the ELBO. The IWAE "
+        "bound puts log p(z_i) - log q(z_i | x) inside each weight, then logsumexp - log k.",
+        _iwae_mistake(lambda r, p, q, mu, lv, k: r.mean(0) - ref.gaussian_kl(mu, lv)),
+    ),
+    Mistake(
+        "log q(z | x) misses its -0.5 * sum(logvar) term: log N(z; mu, sigma^2) = "
+        "-0.5 * sum(((z - mu) / sigma)^2 + logvar + log 2 pi).",
+        _iwae_mistake(lambda r, p, q, mu, lv, k: _lme(r + p - q - 0.5 * lv.sum(1), k)),
+    ),
+    Mistake(
+        "log 2 pi appears in only one of log p(z) and log q(z | x): keep it in both (or drop "
+        "it from both, it cancels).",
+        _iwae_mistake(lambda r, p, q, mu, lv, k: _lme(r + p - q + _const(mu), k)),
+    ),
+    Mistake(
+        "log 2 pi appears in only one of log p(z) and log q(z | x): keep it in both (or drop "
+        "it from both, it cancels).",
+        _iwae_mistake(lambda r, p, q, mu, lv, k: _lme(r + p - q - _const(mu), k)),
+    ),
+    Mistake(
+        "you used exp(logvar), the variance, as the standard deviation of q: "
+        "z = mu + exp(0.5 * logvar) * noise.",
+        _iwae_mistake(lambda r, p, q, mu, lv, k: _lme(r + p - q, k), std_fn=torch.exp),
+    ),
+    Mistake(
+        "you used exp(logvar), the variance, as the standard deviation of q: "
+        "z = mu + exp(0.5 * logvar) * noise.",
+        _iwae_mistake(
+            lambda r, p, q, mu, lv, k: _lme(r + p - q, k), std_fn=torch.exp, q_from_noise=True
+        ),
+    ),
+    Mistake(
+        "the reconstruction term's sign is flipped: log p(x | z) = -BCE(logits, x) summed over "
+        "the pixels.",
+        _iwae_mistake(lambda r, p, q, mu, lv, k: _lme(-r + p - q, k)),
+    ),
+]
+
+# (batch, input shape, latent, k, decoder scale): the last has log p(x | z) near -1000 nats,
+# where exp(log w) underflows even in float64.
+_IWAE_CASES = [
+    (4, (4, 16), 2, 5, 1.0),
+    (3, (3, 1, 4, 4), 3, 7, 0.5),
+    (2, (2, 784), 2, 4, 2.0),
+    (5, (5, 12), 2, 1, 1.0),
+]
+
+
+def check_iwae_bound(fn) -> None:
+    """Check ``iwae_bound(x, model, k, noise=None) -> (B,)``, Burda et al. (2016) eq. 8.
+
+    ``logsumexp_i [log p(x|z_i) + log p(z_i) - log q(z_i|x)] - log k`` with
+    ``z_i = mu + exp(0.5 * logvar) * noise[i]``, ``noise`` (k, B, L), on a controlled model
+    (linear encoder and Bernoulli decoder). Judged: values with given noise (k = 1 too, and
+    log-weights of about -1000 nats), fresh standard normal noise when ``noise`` is None,
+    gradients to the model's parameters, float32/float64 and devices.
+    """
+    assert_not_reference(fn, ref.iwae_bound)
+    name = "iwae_bound"
+    for dev, dtype in cases():
+        for i, (batch, shape, latent, k, scale) in enumerate(_IWAE_CASES):
+            case = f"x {shape}, latent {latent}, k={k}, {dtype}, {dev.type}"
+            model = _ToyVAE(math.prod(shape[1:]), latent, seed=600 + 10 * i, dec_scale=scale)
+            model = model.to(dev, dtype)
+            x = (rand(*shape, seed=650 + i, dtype=dtype, dev=dev) > 0.5).to(dtype)
+            noise = randn(k, batch, latent, seed=670 + i, dtype=dtype, dev=dev)
+            before = [x.clone(), noise.clone()]
+            with torch.no_grad():
+                expected = ref.iwae_bound(x, model, k, noise=noise)
+                got = _call(fn, (x, model, k), dict(noise=noise), case=case)
+                inputs_unchanged(name, before, [x, noise])
+                if isinstance(got, torch.Tensor) and got.shape == (k,) and k != batch:
+                    raise AssertionError(
+                        f"{name} returned shape {(k,)}, one value per importance sample"
+                        f"{where(case)}: reduce over the k samples (dim 0 of the (k, B) "
+                        "log-weights), keep the batch: (B,)."
+                    )
+                _per_sample(name, got, expected, case)
+                _finite(
+                    name,
+                    got,
+                    expected,
+                    case,
+                    "log p(x | z) is about -1000 nats here, so the weights exp(log w) underflow "
+                    "to 0 and log(mean(w)) = -inf. Average in log space: "
+                    "torch.logsumexp(log_w, dim=0) - math.log(k).",
+                )
+                try:
+                    compare(
+                        name,
+                        got,
+                        expected,
+                        mistakes=_IWAE_MISTAKES,
+                        args=(x, model, k),
+                        kwargs=dict(noise=noise),
+                        case=case,
+                    )
+                except AssertionError:
+                    again = _call(fn, (x, model, k), dict(noise=noise), case=case)
+                    if isinstance(got, torch.Tensor) and not torch.equal(got, again):
+                        raise AssertionError(
+                            f"{name} returned a different value for the same noise{where(case)}: "
+                            "when noise (k, B, L) is given, use it (z_i = mu + sigma * "
+                            "noise[i]); draw fresh noise only when noise is None."
+                        ) from None
+                    raise
+    _iwae_fresh_noise(fn, name)
+    _iwae_gradients(fn, name)
+    success(name, "logsumexp - log k, prior and q terms, k samples, fresh noise, gradients")
+
+
+def _iwae_fresh_noise(fn, name: str) -> None:
+    """noise=None: k standard normal draws per x; the average over many x matches the reference."""
+    cuda = list(range(torch.cuda.device_count()))
+    with torch.random.fork_rng(devices=cuda), torch.no_grad():
+        torch.manual_seed(0)
+        for dev, dtype in cases():
+            case = f"noise=None, {dtype}, {dev.type}"
+            model = _ToyVAE(8, 2, seed=700).to(dev, dtype)
+            x = (rand(1, 8, seed=701, dtype=dtype, dev=dev) > 0.5).to(dtype).repeat(4000, 1)
+            a = _call(fn, (x, model, 3), case=case)
+            b = _call(fn, (x, model, 3), case=case)
+            assert_tensor(a, x[:, 0], f"{name} with noise=None", case)
+            if torch.equal(a, b):
+                raise AssertionError(
+                    f"{name} with noise=None returned the same values twice{where(case)}: draw "
+                    "new noise (k, B, L) at every call, and do not reseed inside."
+                )
+            if bool((a - a[0]).abs().max() < 1e-6):
+                raise AssertionError(
+                    f"{name} with noise=None gave every copy of the same x the same value"
+                    f"{where(case)}: draw separate noise for every sample of the batch, "
+                    "shape (k, B, L)."
+                )
+            want = ref.iwae_bound(x, model, 3)  # the reference with its own fresh noise
+            spread = want.double().std().item() * math.sqrt(2 / len(x))
+            gap = abs(a.double().mean().item() - want.double().mean().item())
+            if gap > 5 * spread + 1e-3:
+                raise AssertionError(
+                    f"{name} with noise=None averages {a.double().mean().item():.4g} over 4,000 "
+                    f"copies of one x, the bound's expectation is about "
+                    f"{want.double().mean().item():.4g}{where(case)}: draw the noise from a "
+                    "standard normal (torch.randn), shaped (k, B, L), like mu."
+                )
+
+
+def _iwae_gradients(fn, name: str) -> None:
+    """With fixed noise, the gradients w.r.t. the model's parameters equal the reference's."""
+    x = (rand(3, 10, seed=710, dtype=torch.float64) > 0.5).double()
+    noise = randn(4, 3, 2, seed=711, dtype=torch.float64)
+    weight = randn(3, seed=712, dtype=torch.float64)
+    model_ref, model = _ToyVAE(10, 2, seed=720), _ToyVAE(10, 2, seed=720)
+    (ref.iwae_bound(x, model_ref, 4, noise=noise) * weight).sum().backward()
+    out = _call(fn, (x, model, 4), dict(noise=noise), case="gradient check")
+    if not isinstance(out, torch.Tensor) or not out.requires_grad:
+        raise AssertionError(
+            f"{name} returned a result without gradient: no torch.no_grad(), .detach(), .item() "
+            "or numpy inside; the IWAE is trained through this bound."
+        )
+    (out * weight).sum().backward()
+    for (pname, p), p_ref in zip(model.named_parameters(), model_ref.parameters(), strict=True):
+        if p.grad is None:
+            raise AssertionError(
+                f"{name}: no gradient reaches the model's {pname}. Is z (or mu, logvar) detached?"
+            )
+        if not close(p.grad, p_ref.grad):
+            raise AssertionError(
+                f"{name} gives wrong gradients w.r.t. the model's {pname} although the values are "
+                "right: is part of the computation detached (z, the weights)?"
+            )

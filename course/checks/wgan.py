@@ -1,4 +1,4 @@
-"""Checks for week 03 (Wasserstein GANs): ``check_<name>(your_function)``.
+"""Checks for week 04 (Wasserstein GANs): ``check_<name>(your_function)``.
 
 Each check runs your code on seeded inputs (several shapes, batch of one included,
 float32 and float64, the CPU and the accelerator when there is one) and compares it
