@@ -102,6 +102,27 @@ def run_job(job: dict, limits: Limits) -> dict:
     return sandbox.run(job, wall_s=limits.wall_s, max_procs=limits.max_procs)
 
 
+def self_test(week: str, root: pathlib.Path, source: dict, limits: Limits, hide: list[str]) -> None:
+    """Grade the solution itself, sandboxed like a submission, before any student.
+
+    If it does not earn full marks the sandbox or the environment is broken (a package that
+    cannot be imported in it, a check that fails on the reference ...): stop here rather
+    than hand out zeros nobody earned.
+    """
+    with tempfile.TemporaryDirectory(prefix="course-selftest-") as tmp:
+        path = pathlib.Path(tmp) / f"{week}.ipynb"
+        path.write_text(json.dumps(source))
+        prep = repair.prepare(source, path)
+    result = score("solution", week, prep, run_job(build_job(week, prep, limits, hide), limits))
+    if result["score"] != result["max_score"] or result["reason"]:
+        lost = [f"{t['grade_id']}: {t['message'][:300]}" for t in result["tests"] if not t["score"]]
+        problems = [f"{cell}: {msg}" for cell, msg in result.get("source_errors", {}).items()]
+        raise GraderError(
+            f"the solution of {week} scores {result['score']:g}/{result['max_score']:g} in the "
+            f"grading sandbox ({result['sandbox']} isolation), so grading would be wrong; nothing "
+            "was graded.\n  " + "\n  ".join(problems + lost + [result["reason"] or ""]))
+
+
 def score(student: str, week: str, prepared: repair.Prepared, run: dict | None,
           note: str = "", max_score: float | None = None) -> dict:
     """The coordinator's verdict for one submission (the JSON written to ``grades/``)."""
@@ -120,6 +141,12 @@ def score(student: str, week: str, prepared: repair.Prepared, run: dict | None,
     result.update(reason=run["reason"], time_s=round(run["time_s"], 2), sandbox=run["isolation"])
     for cell in prepared.cells:
         event = cells.get(cell["id"])
+        if event and cell["kind"] == "source" and event["status"] != "ok":
+            # A course cell (imports, configuration) failed: say so, it explains the zeros.
+            result.setdefault("source_errors", {})[cell["id"]] = f"{event['ename']}: {event['evalue']}"
+            result["reason"] = result["reason"] or (
+                f"the notebook's own cell {cell['id']!r} failed ({event['ename']}: "
+                f"{(event['evalue'] or '')[:200]}), after the submission's earlier cells")
         if event and event.get("tampered") and cell["kind"] != "tests":
             for what in event["tampered"]:
                 result["flags"].append(f"cell {cell['id']!r} {what} (undone before the tests)")
@@ -179,6 +206,7 @@ def autograde(week: str, root: pathlib.Path, *, workers: int | None = None,
         raise GraderError(f"no submissions for {week} under {root / 'submitted'}")
     _ensure_gradebook(root, week)  # before any submission runs: fail early, hide it from them
     hide = hidden_paths(root)
+    self_test(week, root, source, limits, hide)
     prepared, jobs = {}, {}
     for student, (path, note) in submissions.items():
         if path is None:

@@ -34,6 +34,9 @@ class CellTimeout(BaseException):
     """Raised inside a cell that ran past the per-cell limit (a BaseException on purpose)."""
 
 
+SCRATCH = "/dev/shm"  # always a mount point of its own on Linux, and never holds code
+
+
 def _confine_strong(hide: list[str]) -> None:
     """Mount namespace set-up (we are PID 1 of fresh mount, PID and network namespaces)."""
 
@@ -52,9 +55,9 @@ def _confine_strong(hide: list[str]) -> None:
         if point == "/proc" or point.startswith(("/proc/", "/dev")):
             continue
         mount("-o", "remount,bind,ro", point)
-    for point, size in (("/tmp", "512m"), ("/dev/shm", "64m"), ("/var/tmp", "16m")):
-        if os.path.isdir(point):  # private, writable, gone when the sandbox ends
-            mount("-t", "tmpfs", "-o", f"size={size},mode=1777", "tmpfs", point)
+    # The one writable place: a private tmpfs, gone when the sandbox ends. Not over /tmp,
+    # which may hold the code itself (a clone or a virtual environment under /tmp).
+    mount("-t", "tmpfs", "-o", "size=512m,mode=1777", "tmpfs", SCRATCH)
 
 
 PIDS_V1 = "/sys/fs/cgroup/pids"
@@ -237,7 +240,7 @@ def _enter(strong: bool, job: dict) -> None:
     if strong:
         _confine_strong(job.get("hide", []))
         _drop_capabilities()
-    work = "/tmp/submission" if strong else os.getcwd()
+    work = os.path.join(SCRATCH, "submission") if strong else os.getcwd()
     os.makedirs(work, exist_ok=True)
     os.chdir(work)
     os.environ.update(HOME=work, TMPDIR=work, MPLCONFIGDIR=os.path.join(work, ".mpl"),

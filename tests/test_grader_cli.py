@@ -76,3 +76,21 @@ def test_autograde_export_feedback_report(tmp_path, capsys):
 def test_unknown_week_is_a_clear_error(tmp_path, capsys):
     assert main(["autograde", "09_nothing", "--root", str(tmp_path), "--workers", "1"]) == 1
     assert "no source notebook" in capsys.readouterr().err
+
+
+def test_autograde_refuses_when_the_solution_fails_in_the_sandbox(tmp_path, capsys):
+    """A broken grading environment must not hand out zeros: the solution is graded first."""
+    root = tmp_path / "course"
+    shutil.copytree(solution_path(WEEK).parent, root / "solutions" / WEEK)
+    broken = json.loads((root / "solutions" / WEEK / f"{WEEK}.ipynb").read_text())
+    for cell in broken["cells"]:
+        if cell["metadata"].get("nbgrader", {}).get("grade_id") == "test_add_noise":
+            cell["source"] = "assert False, 'this environment is broken'\n"
+    (root / "solutions" / WEEK / f"{WEEK}.ipynb").write_text(json.dumps(broken))
+    folder = root / "submitted" / "s1000001" / WEEK
+    folder.mkdir(parents=True)
+    shutil.copy(solution_path(WEEK), folder / f"{WEEK}.ipynb")
+    assert main(["autograde", WEEK, "--root", str(root), "--workers", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "scores 12/14 in the grading sandbox" in err and "this environment is broken" in err
+    assert not (root / "grades").exists()
