@@ -40,8 +40,11 @@ SCRATCH = "/dev/shm"  # always a mount point of its own on Linux, and never hold
 def _confine_strong(hide: list[str]) -> None:
     """Mount namespace set-up (we are PID 1 of fresh mount, PID and network namespaces)."""
 
-    def mount(*args: str) -> bool:
-        return subprocess.run(["mount", *args], capture_output=True).returncode == 0
+    def mount(*args: str, required: bool = True) -> bool:
+        done = subprocess.run(["mount", *args], capture_output=True)
+        if required and done.returncode != 0:  # fail closed: no submission code runs
+            raise RuntimeError(f"sandbox set-up failed: mount {' '.join(args)}: {done.stderr!r}")
+        return done.returncode == 0
 
     mount("-t", "proc", "proc", "/proc")
     for path in hide:  # course directories, gradebook, solutions: replaced by empty ones
@@ -54,7 +57,7 @@ def _confine_strong(hide: list[str]) -> None:
     for point in points:  # everything read-only: packages, the repository, $HOME, /sys ...
         if point == "/proc" or point.startswith(("/proc/", "/dev")):
             continue
-        mount("-o", "remount,bind,ro", point)
+        mount("-o", "remount,bind,ro", point, required=point == "/")
     # The one writable place: a private tmpfs, gone when the sandbox ends. Not over /tmp,
     # which may hold the code itself (a clone or a virtual environment under /tmp).
     mount("-t", "tmpfs", "-o", "size=512m,mode=1777", "tmpfs", SCRATCH)

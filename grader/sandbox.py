@@ -46,7 +46,7 @@ def isolation() -> str:
     if not unshare or not os.path.isdir("/dev/shm"):
         return "basic"
     probe = [unshare, "--mount", "--pid", "--net", "--fork", "--propagation", "private",
-             "sh", "-c", "mount -t tmpfs tmpfs /mnt && mount -o remount,bind,ro / && echo ok"]
+             "sh", "-c", "mount -t tmpfs tmpfs /dev/shm && mount -o remount,bind,ro / && echo ok"]
     try:
         out = subprocess.run(probe, capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.TimeoutExpired):
