@@ -207,6 +207,16 @@ def call_student(
     return out
 
 
+def caller(*references, default_hints: dict[str, str] | None = None) -> Callable:
+    """``call_student`` with ``references`` locked, for one check module: its ``_call``."""
+
+    def _call(fn, args=(), kwargs=None, *, case: str = "", hints: dict[str, str] | None = None):
+        return call_student(fn, args, kwargs, references=list(references), case=case,
+                            hints=hints or default_hints)
+
+    return _call
+
+
 def _normalised_source_tree(obj) -> str | None:
     """The AST of a function or class with names and docstrings stripped, or None."""
     try:

@@ -26,6 +26,7 @@ from course.checks._core import (
     assert_not_reference,
     assert_tensor,
     call_student,
+    caller,
     cases,
     close,
     compare,
@@ -46,9 +47,7 @@ __all__ = [
 ]
 
 
-def _call(fn, args, kwargs=None, *, case: str = "", hints: dict[str, str] | None = None):
-    """``call_student`` with the whole reference module locked."""
-    return call_student(fn, args, kwargs, references=[ref], case=case, hints=hints)
+_call = caller(ref)
 
 
 @contextlib.contextmanager

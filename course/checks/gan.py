@@ -22,6 +22,7 @@ from course.checks._core import (
     assert_not_reference,
     assert_tensor,
     call_student,
+    caller,
     cases,
     close,
     compare,
@@ -49,9 +50,7 @@ _PAIRS = [((5,), (3,)), ((4, 1), (6, 1)), ((1,), (1,)), ((4,), (4,))]
 _LARGE = [-200.0, -50.0, 50.0, 200.0, 0.5]
 
 
-def _call(fn, args, kwargs=None, *, case: str = "", hints: dict[str, str] | None = None):
-    """``call_student`` with the whole reference module locked; known phrases gain a hint."""
-    return call_student(fn, args, kwargs, references=[ref], case=case, hints=hints)
+_call = caller(ref)
 
 
 _PROBABILITY_HINTS = {

@@ -20,7 +20,7 @@ from course.checks._core import (
     Mistake,
     assert_not_reference,
     assert_tensor,
-    call_student,
+    caller,
     cases,
     close,
     compare,
@@ -49,8 +49,7 @@ _BROADCAST = (
 _HINTS = {"must match the size of tensor": _BROADCAST, "The size of tensor": _BROADCAST}
 
 
-def _call(fn, args, kwargs=None, *, case: str = "", hints: dict[str, str] | None = None):
-    return call_student(fn, args, kwargs, references=[ref], case=case, hints=hints or _HINTS)
+_call = caller(ref, default_hints=_HINTS)
 
 
 def _grads_match(name, fn, args, kwargs, grad_args: dict[int, str], reference) -> None:

@@ -22,6 +22,7 @@ from course.checks._core import (
     assert_not_reference,
     assert_tensor,
     call_student,
+    caller,
     cases,
     close,
     compare,
@@ -50,9 +51,7 @@ def _sum(t: torch.Tensor) -> torch.Tensor:
     return t.flatten(1).sum(dim=1)
 
 
-def _call(fn, args, kwargs=None, *, case: str = "", hints: dict[str, str] | None = None):
-    """``call_student`` whose error message gains a hint when it contains a known phrase."""
-    return call_student(fn, args, kwargs, references=[ref], case=case, hints=hints)
+_call = caller(ref)
 
 
 def _per_sample(name: str, got, expected: torch.Tensor, case: str, scalar_hints=()) -> None:

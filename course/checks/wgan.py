@@ -20,7 +20,7 @@ from course.checks._core import (
     Mistake,
     assert_not_reference,
     assert_tensor,
-    call_student,
+    caller,
     cases,
     close,
     compare,
@@ -41,9 +41,7 @@ __all__ = [
 ]
 
 
-def _call(fn, args, kwargs=None, *, case: str = "", hints: dict[str, str] | None = None):
-    """``call_student`` whose error message gains a hint when it contains a known phrase."""
-    return call_student(fn, args, kwargs, references=[ref], case=case, hints=hints)
+_call = caller(ref)
 
 
 def _scalar(name: str, got, like: torch.Tensor, case: str) -> None:
