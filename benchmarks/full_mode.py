@@ -32,10 +32,26 @@ from grader.pipeline import available_weeks  # noqa: E402
 
 # Lines a notebook prints about the quality of what it trained (and how long it took).
 QUALITY = re.compile(
-    r"(?i)(FID|nats|bits/dim|modes covered|accuracy|cycle L1|log-lik|MSE|"
+    r"(?i)(FID|nats|bits/dim|modes|accuracy|cycle L1|log-lik|MSE|"
     r"steps in|trained|seconds|course\.data:)"
 )
-MAX_LINES = 14  # per week; the last ones are kept (the end of training is what matters)
+
+
+def _shorten(lines: list[str], keep: int = 2) -> list[str]:
+    """Runs of lines that differ only in their numbers (``epoch 3: FID 61.2`` ...) keep their
+    first and last ``keep`` lines, with ``...`` between."""
+    out, run = [], []
+
+    def flush():
+        out.extend(run if len(run) <= 2 * keep + 1 else run[:keep] + ["..."] + run[-keep:])
+        run.clear()
+
+    for line in lines:
+        if run and re.sub(r"[\d.]+", "#", line) != re.sub(r"[\d.]+", "#", run[-1]):
+            flush()
+        run.append(line)
+    flush()
+    return out
 
 
 def _printed(cell) -> list[str]:
@@ -87,7 +103,7 @@ def run_notebook(path: pathlib.Path, limit_s: float, name: str = "") -> dict:
     quality = [line for line in lines if QUALITY.search(line) and line not in data
                and not line.lstrip().startswith(("✔", "✘"))]  # a check's verdict is not quality
     result["data"] = "the real dataset" if not data else "offline: " + data[0].split(" instead")[0]
-    result["quality"] = quality[-MAX_LINES:]
+    result["quality"] = _shorten(quality)
     return result
 
 

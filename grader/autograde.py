@@ -102,7 +102,8 @@ def run_job(job: dict, limits: Limits) -> dict:
     return sandbox.run(job, wall_s=limits.wall_s, max_procs=limits.max_procs)
 
 
-def self_test(week: str, root: pathlib.Path, source: dict, limits: Limits, hide: list[str]) -> None:
+def self_test(week: str, root: pathlib.Path, source: dict, limits: Limits, hide: list[str],
+              client=None) -> None:
     """Grade the solution itself, sandboxed like a submission, before any student.
 
     If it does not earn full marks the sandbox or the environment is broken (a package that
@@ -113,7 +114,10 @@ def self_test(week: str, root: pathlib.Path, source: dict, limits: Limits, hide:
         path = pathlib.Path(tmp) / f"{week}.ipynb"
         path.write_text(json.dumps(source))
         prep = repair.prepare(source, path)
-    result = score("solution", week, prep, run_job(build_job(week, prep, limits, hide), limits))
+    job = build_job(week, prep, limits, hide)
+    run = (client.submit(run_job, job, limits, key=f"selftest-{week}", pure=False).result()
+           if client is not None else run_job(job, limits))
+    result = score("solution", week, prep, run)
     if result["score"] != result["max_score"] or result["reason"]:
         lost = [f"{t['grade_id']}: {t['message'][:300]}" for t in result["tests"] if not t["score"]]
         problems = [f"{cell}: {msg}" for cell, msg in result.get("source_errors", {}).items()]
@@ -206,7 +210,28 @@ def autograde(week: str, root: pathlib.Path, *, workers: int | None = None,
         raise GraderError(f"no submissions for {week} under {root / 'submitted'}")
     _ensure_gradebook(root, week)  # before any submission runs: fail early, hide it from them
     hide = hidden_paths(root)
-    self_test(week, root, source, limits, hide)
+    start = time.perf_counter()
+    client = cluster = None
+    if scheduler or workers > 1:
+        # Every worker starts its warm process (seconds of importing torch) at once, and the
+        # self-test runs on one of them: no start-up is paid twice or one after the other.
+        client, cluster = _client(workers, scheduler)
+        client.run(sandbox.prewarm)
+    try:
+        self_test(week, root, source, limits, hide, client)
+        results = _grade_all(week, root, source, submissions, limits, hide, max_points, client, log)
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+    _update_gradebook(root, week, results)
+    log(f"graded {len(results)} submissions of {week} in {time.perf_counter() - start:.1f} s")
+    return [results[s] for s in sorted(results)]
+
+
+def _grade_all(week, root, source, submissions, limits, hide, max_points, client, log) -> dict:
+    """Prepare every submission, run it (on ``client``'s workers, else here) and score it."""
     prepared, jobs = {}, {}
     for student, (path, note) in submissions.items():
         if path is None:
@@ -220,7 +245,6 @@ def autograde(week: str, root: pathlib.Path, *, workers: int | None = None,
             jobs[student] = build_job(week, prep, limits, hide)
 
     results: dict[str, dict] = {}
-    start = time.perf_counter()
 
     def finish(student: str, run: dict | None) -> None:
         results[student] = score(student, week, prepared[student], run, max_score=max_points)
@@ -233,30 +257,22 @@ def autograde(week: str, root: pathlib.Path, *, workers: int | None = None,
     for student in prepared:
         if student not in jobs:
             finish(student, None)
-    if scheduler or workers > 1:
+    if client is not None:
         from dask.distributed import as_completed
 
-        client, cluster = _client(workers, scheduler)
-        try:
-            futures = {client.submit(run_job, job, limits, key=f"grade-{week}-{student}",
-                                     pure=False): student for student, job in jobs.items()}
-            for future in as_completed(futures):
-                student = futures[future]
-                try:
-                    finish(student, future.result())
-                except Exception as err:  # a worker died: that submission only
-                    finish(student, {"cells": {}, "reason": f"grading worker failed: {err}",
-                                     "isolation": None, "forged": [], "time_s": 0.0})
-        finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
+        futures = {client.submit(run_job, job, limits, key=f"grade-{week}-{student}",
+                                 pure=False): student for student, job in jobs.items()}
+        for future in as_completed(futures):
+            student = futures[future]
+            try:
+                finish(student, future.result())
+            except Exception as err:  # a worker died: that submission only
+                finish(student, {"cells": {}, "reason": f"grading worker failed: {err}",
+                                 "isolation": None, "forged": [], "time_s": 0.0})
     else:
         for student, job in jobs.items():
             finish(student, run_job(job, limits))
-    _update_gradebook(root, week, results)
-    log(f"graded {len(results)} submissions of {week} in {time.perf_counter() - start:.1f} s")
-    return [results[s] for s in sorted(results)]
+    return results
 
 
 def _write(root: pathlib.Path, week: str, result: dict) -> None:

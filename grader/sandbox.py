@@ -131,6 +131,13 @@ def _warm() -> _Warm:
     return _WARM
 
 
+def prewarm() -> None:
+    """Start this process's warm worker now; it imports torch in the background, so the
+    first job does not wait for it (a Dask worker calls this while the self-test runs)."""
+    with _WARM_LOCK:
+        _warm()
+
+
 def _environment(work: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DASK_", "JPY_", "COURSE_"))}
     env.update(COURSE_FAST="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONNOUSERSITE="1",
