@@ -81,3 +81,12 @@ def test_run_all_refreshes_only_the_named_sections(tmp_path, monkeypatch):
     monkeypatch.setattr("sys.argv", ["run_all.py", "--only", "nosuch"])
     with pytest.raises(SystemExit):
         run_all.main()
+
+
+def test_full_mode_shortens_runs_of_per_epoch_lines(full_mode):
+    lines = ["real vs real: FID 3.1"] + [f"epoch {i}: FID {90 - i:.2f}" for i in range(1, 21)]
+    lines += ["moons: log-lik -1.2", "8gaussians: log-lik 0.1"]
+    assert full_mode._shorten(lines) == [
+        "real vs real: FID 3.1", "epoch 1: FID 89.00", "epoch 2: FID 88.00", "...",
+        "epoch 19: FID 71.00", "epoch 20: FID 70.00", "moons: log-lik -1.2",
+        "8gaussians: log-lik 0.1"]
