@@ -54,6 +54,11 @@ def _shorten(lines: list[str], keep: int = 2) -> list[str]:
     return out
 
 
+def _head(cell) -> str:
+    """The first non-empty line of a cell's source (what the cell is about)."""
+    return next((line.strip() for line in cell.source.splitlines() if line.strip()), "")[:70]
+
+
 def _printed(cell) -> list[str]:
     lines = []
     for out in cell.get("outputs", []):
@@ -70,7 +75,7 @@ def run(week: str, limit_s: float) -> dict:
 def run_notebook(path: pathlib.Path, limit_s: float, name: str = "") -> dict:
     """Execute a notebook cell by cell (kernel env: this process's) for at most ``limit_s``.
 
-    Returns ``{"week", "finished", "stopped_in": (k, K) or None, "error", "seconds",
+    Returns ``{"week", "finished", "stopped_in": (k, K, first line) or None, "error", "seconds",
     "data", "quality": [printed lines]}``.
     """
     nb = nbformat.read(path, as_version=4)
@@ -84,13 +89,13 @@ def run_notebook(path: pathlib.Path, limit_s: float, name: str = "") -> dict:
             for k, index in enumerate(code, 1):
                 remaining = limit_s - (time.perf_counter() - start)
                 if remaining <= 1:
-                    result["stopped_in"] = (k, len(code))
+                    result["stopped_in"] = (k, len(code), _head(nb.cells[index]))
                     break
                 client.timeout = int(remaining)
                 try:
                     client.execute_cell(nb.cells[index], index)
                 except CellTimeoutError:
-                    result["stopped_in"] = (k, len(code))
+                    result["stopped_in"] = (k, len(code), _head(nb.cells[index]))
                     break
                 except CellExecutionError as err:
                     result["error"] = f"cell {k}/{len(code)}: " + str(err).strip().splitlines()[-1]
@@ -114,8 +119,8 @@ def report(r: dict) -> str:
     elif r["error"]:
         status = f"FAILED after {minutes:.1f} min ({r['error']})"
     else:
-        k, n = r["stopped_in"]
-        status = f"stopped after {minutes:.1f} min in code cell {k}/{n} (not finished)"
+        k, n, head = r["stopped_in"]
+        status = f"stopped after {minutes:.1f} min in code cell {k}/{n} (not finished): {head}"
     lines = [f"{r['week']}: {status}", f"  data: {r['data']}"]
     lines += [f"  | {line.strip()[:150]}" for line in r["quality"]]
     return "\n".join(lines)

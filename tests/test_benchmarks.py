@@ -52,7 +52,7 @@ def test_full_mode_runs_without_fast_mode_and_keeps_quality_lines(full_mode, tmp
 def test_full_mode_reports_where_it_stopped_and_why_it_failed(full_mode, tmp_path):
     slow = _notebook(tmp_path, "print('FID 99')", "import time\ntime.sleep(30)", "print('never')")
     r = full_mode.run_notebook(slow, 4, "slow")
-    assert not r["finished"] and r["stopped_in"] == (2, 3) and r["seconds"] < 25
+    assert not r["finished"] and r["stopped_in"] == (2, 3, "import time") and r["seconds"] < 25
     assert r["quality"] == ["FID 99"] and "in code cell 2/3 (not finished)" in full_mode.report(r)
 
     broken = _notebook(tmp_path, "x = 1", "raise ValueError('diverged')", "print('never')")
