@@ -58,7 +58,7 @@ def _run(title: str, args: list[str], hardware: str) -> str:
         lines.append(f"(exit code {done.returncode}) " + done.stderr.strip()[-500:])
     took = time.perf_counter() - start
     shown = " ".join(a if " " not in a else repr(a) for a in args)
-    return (f"## {title}\n\n`{shown}` ({took:.0f} s; {datetime.date.today().isoformat()}, "
+    return (f"## {title}\n\n`python {shown}` ({took:.0f} s; {datetime.date.today().isoformat()}, "
             f"{hardware})\n\n```\n" + "\n".join(lines) + "\n```\n")
 
 
