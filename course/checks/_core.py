@@ -362,6 +362,12 @@ def seeded(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def keep_student_rng():
+    """A context in which a check may seed and draw freely: on exit the CPU and every CUDA
+    random state are as the student left them (their own seeds stay as they were)."""
+    return torch.random.fork_rng(devices=list(range(torch.cuda.device_count())))
+
+
 def randn(*shape: int, seed: int, dtype=torch.float32, dev=None) -> torch.Tensor:
     """Seeded standard normal numbers, made on the CPU then moved (identical on every device)."""
     return torch.randn(*shape, generator=seeded(seed), dtype=torch.float64).to(dev or "cpu", dtype)

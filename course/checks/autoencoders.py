@@ -21,6 +21,7 @@ from course.checks._core import (
     close,
     compare,
     inputs_unchanged,
+    keep_student_rng,
     rand,
     randn,
     success,
@@ -304,8 +305,7 @@ def check_autoencoder(cls) -> None:
     the mirrored layer sizes (parameter count), a linear model when ``hidden=()``,
     the output activation, gradients, float64 and devices.
     """
-    cuda = list(range(torch.cuda.device_count()))
-    with torch.random.fork_rng(devices=cuda):  # the student's own seeds stay as they were
+    with keep_student_rng():  # the student's own seeds stay as they were
         _check_autoencoder(cls)
 
 

@@ -31,6 +31,7 @@ from course.checks._core import (
     close,
     compare,
     inputs_unchanged,
+    keep_student_rng,
     randn,
     success,
     where,
@@ -55,8 +56,7 @@ def _private_rng():
     """Seed torch, NumPy and Python's ``random`` for the check (deterministic statistics,
     whichever generator the student uses); give the student's states back after."""
     state, np_state = random.getstate(), np.random.get_state()
-    cuda = list(range(torch.cuda.device_count()))
-    with torch.random.fork_rng(devices=cuda):
+    with keep_student_rng():
         torch.manual_seed(0)
         random.seed(0)
         np.random.seed(0)
@@ -787,8 +787,7 @@ def check_unet_generator(cls) -> None:
     and that the skips really bypass the bottleneck (Jacobian rank)."""
     assert_not_reference(cls, ref.UNetGenerator)
     name = getattr(cls, "__name__", "UNetGenerator")
-    cuda = list(range(torch.cuda.device_count()))
-    with torch.random.fork_rng(devices=cuda):
+    with keep_student_rng():
         torch.manual_seed(0)
         _check_unet(cls, name)
     success(name, "shapes, tanh output, mirrored levels, concatenated skips past the bottleneck")

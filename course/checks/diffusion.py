@@ -29,6 +29,7 @@ from course.checks._core import (
     devices,
     diagnose,
     inputs_unchanged,
+    keep_student_rng,
     mismatch_message,
     rand,
     randn,
@@ -345,8 +346,7 @@ def check_q_sample(fn) -> None:
 def _check_fresh_noise(fn, name: str) -> None:
     """noise=None: x_t ~ N(sqrt(abar_t) x0, (1 - abar_t) I), drawn like x0."""
     sch = _schedules()[0][1]
-    cuda = list(range(torch.cuda.device_count()))
-    with torch.random.fork_rng(devices=cuda):
+    with keep_student_rng():
         torch.manual_seed(0)
         for dev, dtype in cases():
             case = f"noise=None, {dtype}, {dev.type}"
@@ -530,7 +530,7 @@ def check_ddpm_step(fn) -> None:
     # Fresh noise: at t > 0 a new draw each call, at t = 0 none at all.
     sch = _schedules()[0][1]
     x = torch.zeros(2, 3, 4, 4)
-    with torch.random.fork_rng(devices=list(range(torch.cuda.device_count()))):
+    with keep_student_rng():
         torch.manual_seed(0)
         a = _call(fn, (x, x, 10, sch), case="noise=None, t=10")
         b = _call(fn, (x, x, 10, sch), case="noise=None, t=10")
@@ -1031,8 +1031,7 @@ def _check_drawn_t_and_noise(fn, name: str) -> None:
     sch = _schedules()[0][1]
     T = len(sch)
     B = 2000
-    cuda = list(range(torch.cuda.device_count()))
-    with torch.random.fork_rng(devices=cuda):
+    with keep_student_rng():
         torch.manual_seed(1)
         for dev, dtype in cases():
             case = f"t=None, noise=None, {dtype}, {dev.type}"

@@ -27,6 +27,7 @@ from course.checks._core import (
     close,
     compare,
     inputs_unchanged,
+    keep_student_rng,
     rand,
     randn,
     success,
@@ -788,8 +789,7 @@ def check_dcgan_generator(cls) -> None:
     the images depend on z, each sample on its own z only (eval mode); gradients reach
     every parameter and z; no pooling.
     """
-    cuda = list(range(torch.cuda.device_count()))
-    with torch.random.fork_rng(devices=cuda):  # the student's own seeds stay as they were
+    with keep_student_rng():  # the student's own seeds stay as they were
         _check_dcgan_generator(cls)
 
 
@@ -863,8 +863,7 @@ def check_dcgan_discriminator(cls) -> None:
     depends on the image; gradients reach every parameter and the input; LeakyReLU rather
     than ReLU; no pooling.
     """
-    cuda = list(range(torch.cuda.device_count()))
-    with torch.random.fork_rng(devices=cuda):
+    with keep_student_rng():
         _check_dcgan_discriminator(cls)
 
 

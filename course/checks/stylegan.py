@@ -25,6 +25,7 @@ from course.checks._core import (
     close,
     compare,
     inputs_unchanged,
+    keep_student_rng,
     randn,
     success,
     where,
@@ -425,8 +426,7 @@ def check_mapping_network(cls) -> None:
     the reference built with *your* parameters (normalisation of z, run-time scales
     lr_mul / sqrt(in) and lr_mul, leaky ReLU(0.2) * sqrt(2)), float64 and gradients.
     """
-    cuda = list(range(torch.cuda.device_count()))
-    with torch.random.fork_rng(devices=cuda):
+    with keep_student_rng():
         torch.manual_seed(0)
         _check_mapping_network(cls)
 
@@ -785,8 +785,7 @@ def check_noise_injection(cls) -> None:
     """Check a ``NoiseInjection(channels)`` module: ``forward(x, noise=None) -> x +
     strength * noise`` with one learned strength initialised to 0 and noise (B, 1, H, W),
     standard normal, fresh each call, shared by the channels."""
-    cuda = list(range(torch.cuda.device_count()))
-    with torch.random.fork_rng(devices=cuda):
+    with keep_student_rng():
         torch.manual_seed(0)
         _check_noise_injection(cls)
 

@@ -27,6 +27,7 @@ from course.checks._core import (
     close,
     compare,
     inputs_unchanged,
+    keep_student_rng,
     rand,
     randn,
     success,
@@ -236,8 +237,7 @@ def check_reparameterize(fn) -> None:
 
 def _check_fresh_noise(fn, name: str) -> None:
     """noise=None: standard normal noise drawn like mu, new at every call."""
-    cuda = list(range(torch.cuda.device_count()))
-    with torch.random.fork_rng(devices=cuda):  # the student's own seeds stay as they were
+    with keep_student_rng():  # the student's own seeds stay as they were
         torch.manual_seed(0)  # deterministic statistics: no flaky failures
         for dev, dtype in cases():
             case = f"noise=None, {dtype}, {dev.type}"
@@ -797,8 +797,7 @@ def check_vae(cls) -> None:
     ``z = mu + exp(0.5 * logvar) * eps`` with fresh ``eps ~ N(0, I)`` per element and call;
     gradients reaching the encoder through z; float64 and devices.
     """
-    cuda = list(range(torch.cuda.device_count()))
-    with torch.random.fork_rng(devices=cuda):  # the student's own seeds stay as they were
+    with keep_student_rng():  # the student's own seeds stay as they were
         _check_vae(cls)
 
 
@@ -1264,8 +1263,7 @@ def check_iwae_bound(fn) -> None:
 
 def _iwae_fresh_noise(fn, name: str) -> None:
     """noise=None: k standard normal draws per x; the average over many x matches the reference."""
-    cuda = list(range(torch.cuda.device_count()))
-    with torch.random.fork_rng(devices=cuda), torch.no_grad():
+    with keep_student_rng(), torch.no_grad():
         torch.manual_seed(0)
         for dev, dtype in cases():
             case = f"noise=None, {dtype}, {dev.type}"

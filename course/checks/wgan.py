@@ -25,6 +25,7 @@ from course.checks._core import (
     close,
     compare,
     inputs_unchanged,
+    keep_student_rng,
     rand,
     randn,
     success,
@@ -610,8 +611,7 @@ class _Recorder(nn.Module):
 
 def _gp_fresh_alpha(name, fn) -> None:
     """alpha=None: one U[0, 1] weight per sample, x_hat on the segment [fake, real]."""
-    cuda = list(range(torch.cuda.device_count()))
-    with torch.random.fork_rng(devices=cuda):
+    with keep_student_rng():
         torch.manual_seed(0)
         for dev, dtype in cases():
             case = f"alpha=None, {dtype}, {dev.type}"
